@@ -1,0 +1,219 @@
+"""Catalog ingestion: read a catalog source, embed what changed, write SQLite, build a new index.
+
+Used by ``wardrobe ingest`` and by the bot's ``/reindex``. The new index is built beside the
+one being served and only handed back at the end, so callers can swap it in atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embeddings import AsyncEmbedder, ImageRejected, load_image
+from storage.catalog import Catalog, EmbeddedItem
+from storage.models import CatalogItem
+from storage.source import read_styles
+from storage.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (items done, items to embed) after every batch."""
+
+
+@dataclass
+class IngestReport:
+    rows: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    """(product id or ``line N``, reason) for every row that could not be used."""
+    index_size: int = 0
+    seconds: float = 0.0
+    version: int = 0
+    """The catalog's ``vectors_version`` this ingest wrote."""
+
+    @property
+    def items_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.index_size} items indexed: {self.embedded} embedded, "
+            f"{self.unchanged} unchanged, {self.removed} removed, "
+            f"{len(self.failures)} failed, in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    item: CatalogItem
+    sha256: str
+
+
+def index_path(data_dir: Path, version: int) -> Path:
+    return data_dir / f"index-v{version}.usearch"
+
+
+async def load_or_rebuild_index(catalog: Catalog, data_dir: Path, dim: int) -> VectorIndex:
+    """Open the index file matching the stored vectors, rebuilding it from SQLite if needed.
+
+    SQLite is the source of truth; the file is a cache named after ``vectors_version``.
+    """
+    version = int(await catalog.get_meta("vectors_version") or 0)
+    path = index_path(data_dir, version)
+    if path.is_file():
+        try:
+            index = await asyncio.to_thread(VectorIndex.load, path)
+            if index.ndim == dim:
+                return index
+        except (ValueError, RuntimeError) as error:
+            log.warning("index file %s unreadable (%s); rebuilding from the catalog", path, error)
+    return await _build_and_save(catalog, data_dir, version, dim)
+
+
+async def _build_and_save(catalog: Catalog, data_dir: Path, version: int, dim: int) -> VectorIndex:
+    keys, vectors = await catalog.all_vectors(dim)
+    index = await asyncio.to_thread(VectorIndex.build, keys, vectors, ndim=dim)
+    path = index_path(data_dir, version)
+    await asyncio.to_thread(index.save, path)
+    for old in data_dir.glob("index-v*.usearch"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return index
+
+
+class Indexer:
+    """Runs one ingest at a time against a catalog with a given embedder."""
+
+    def __init__(self, catalog: Catalog, embedder: AsyncEmbedder, data_dir: Path) -> None:
+        self._catalog = catalog
+        self._embedder = embedder
+        self._data_dir = data_dir
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._lock.locked()
+
+    async def ingest(
+        self,
+        styles_csv: Path,
+        images_dir: Path,
+        *,
+        reembed_all: bool = False,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[VectorIndex, IngestReport]:
+        """Bring the catalog in line with the source and return the new index with a report.
+
+        Unchanged images keep their vectors unless ``reembed_all``; ``prune`` removes items
+        the source no longer lists. Unreadable rows and images are reported, never fatal.
+        """
+        async with self._lock:
+            started = time.perf_counter()
+            report = IngestReport()
+            model, dim = self._embedder.model_name, self._embedder.dim
+            catalog_model = await self._catalog.get_meta("model")
+            model_changed = catalog_model is not None and catalog_model != model
+            reembed_all = reembed_all or model_changed
+
+            candidates = await asyncio.to_thread(_read_source, styles_csv, images_dir, report)
+            states = await self._catalog.item_states()
+            to_embed, unchanged = [], []
+            for candidate in candidates:
+                state = states.get(candidate.item.id)
+                fresh = state and state.has_vector and state.image_sha256 == candidate.sha256
+                (unchanged if fresh and not reembed_all else to_embed).append(candidate)
+            embedded = await self._embed_all(to_embed, report, progress)
+
+            failed_ids = {item_id for item_id, _ in report.failures}
+            listed = {candidate.item.id for candidate in candidates}
+            remove = {item_id for item_id in states if item_id in failed_ids}
+            if prune:
+                remove |= {item_id for item_id in states if item_id not in listed}
+            version = int(await self._catalog.get_meta("vectors_version") or 0) + 1
+            await self._catalog.write_items(
+                embedded,
+                metadata_only=[candidate.item for candidate in unchanged],
+                remove_ids=sorted(remove),
+                clear_vectors=model_changed,
+                meta={
+                    "model": model,
+                    "dim": str(self._embedder.dim),
+                    "vectors_version": str(version),
+                },
+            )
+            index = await _build_and_save(
+                self._catalog, self._data_dir, version, self._embedder.dim
+            )
+
+            report.embedded = len(embedded)
+            report.unchanged = len(unchanged)
+            report.removed = len(remove)
+            report.index_size = len(index)
+            report.version = version
+            report.seconds = time.perf_counter() - started
+            log.info("ingest done: %s", report.summary())
+            return index, report
+
+    async def _embed_all(
+        self,
+        candidates: Sequence[_Candidate],
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> list[EmbeddedItem]:
+        """Embed in batches; each batch is one job in the embedder's pool, so shoppers' queries
+        interleave with a running reindex instead of waiting for all of it."""
+        batch_size = self._embedder.batch_size
+        embedded: list[EmbeddedItem] = []
+        if progress:
+            progress(0, len(candidates))
+        for start in range(0, len(candidates), batch_size):
+            batch = candidates[start : start + batch_size]
+            images = await asyncio.to_thread(_load_batch, batch, report)
+            loaded = [
+                (candidate, image)
+                for candidate, image in zip(batch, images, strict=True)
+                if image is not None
+            ]
+            if loaded:
+                vectors = await self._embedder.embed([image for _, image in loaded])
+                for (candidate, _), vector in zip(loaded, vectors, strict=True):
+                    embedded.append(EmbeddedItem(candidate.item, candidate.sha256, vector))
+            if progress:
+                progress(min(start + batch_size, len(candidates)), len(candidates))
+        return embedded
+
+
+def _read_source(styles_csv: Path, images_dir: Path, report: IngestReport) -> list[_Candidate]:
+    candidates: dict[str, _Candidate] = {}
+    for row in read_styles(styles_csv, images_dir):
+        report.rows += 1
+        if row.item is None:
+            report.failures.append((f"line {row.line}", row.problem or "unreadable row"))
+            continue
+        try:
+            digest = hashlib.sha256(Path(row.item.image_path).read_bytes()).hexdigest()
+        except OSError as error:
+            report.failures.append((row.item.id, f"image unreadable: {error.strerror}"))
+            continue
+        candidates[row.item.id] = _Candidate(row.item, digest)  # a repeated id: last row wins
+    return list(candidates.values())
+
+
+def _load_batch(batch: Sequence[_Candidate], report: IngestReport) -> list:
+    images = []
+    for candidate in batch:
+        try:
+            images.append(load_image(Path(candidate.item.image_path)))
+        except ImageRejected as error:
+            report.failures.append((candidate.item.id, f"image rejected: {error.reason}"))
+            images.append(None)
+    return images

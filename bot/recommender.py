@@ -1,0 +1,174 @@
+"""The product's core, free of Telegram: photo or catalog item in, a page of similar items out.
+
+Query sessions live in SQLite so "More like this" keeps working after a restart. The served
+index is swapped atomically (one attribute assignment) when a reindex completes, and reloaded
+when another process (``wardrobe ingest``) has written a newer catalog version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.indexing import Indexer, IngestReport, ProgressCallback, load_or_rebuild_index
+from embeddings import AsyncEmbedder
+from storage.catalog import Catalog
+from storage.models import StoredItem
+from storage.vector_index import VectorIndex
+
+
+class EmptyCatalog(Exception):
+    """There is nothing to recommend from yet."""
+
+
+class SearchExpired(Exception):
+    """The stored search is gone or was made with a model the catalog no longer uses."""
+
+
+class UnknownItem(Exception):
+    """The catalog item a shopper tapped is no longer in the catalog."""
+
+
+@dataclass(frozen=True)
+class Match:
+    item: StoredItem
+    score: float
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    search_id: int
+    matches: list[Match]
+
+
+class Recommender:
+    def __init__(
+        self,
+        catalog: Catalog,
+        embedder: AsyncEmbedder,
+        index: VectorIndex,
+        *,
+        data_dir: Path,
+        page_size: int = 5,
+    ) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+        self.indexer = Indexer(catalog, embedder, data_dir)
+        self.page_size = page_size
+        self.started_at = time.time()
+        self._data_dir = data_dir
+        self._index = index
+        self._index_version: str | None = None
+        self._reload_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, catalog: Catalog, embedder: AsyncEmbedder, data_dir: Path, page_size: int = 5
+    ) -> Recommender:
+        recommender = cls(
+            catalog,
+            embedder,
+            VectorIndex.build(np.empty(0), np.empty((0, 0)), ndim=embedder.dim),
+            data_dir=data_dir,
+            page_size=page_size,
+        )
+        await recommender.refresh_index()
+        return recommender
+
+    @property
+    def index(self) -> VectorIndex:
+        return self._index
+
+    def swap_index(self, index: VectorIndex, version: str) -> None:
+        """Serve ``index`` from now on; searches already running finish on the old one."""
+        self._index = index
+        self._index_version = version
+
+    async def refresh_index(self) -> VectorIndex:
+        """Load the index again if the catalog's vectors changed since it was loaded."""
+        version = await self.catalog.get_meta("vectors_version")
+        if version == self._index_version:
+            return self._index
+        async with self._reload_lock:
+            if version != self._index_version and not self.indexer.running:
+                model = await self.catalog.get_meta("model")
+                if model in (None, self.embedder.model_name):
+                    index = await load_or_rebuild_index(
+                        self.catalog, self._data_dir, self.embedder.dim
+                    )
+                    self.swap_index(index, version)
+        return self._index
+
+    async def ingest(
+        self,
+        styles_csv: Path,
+        images_dir: Path,
+        *,
+        reembed_all: bool = False,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Run an ingest; shoppers are served from the old index until the new one is swapped in."""
+        index, report = await self.indexer.ingest(
+            styles_csv, images_dir, reembed_all=reembed_all, prune=prune, progress=progress
+        )
+        self.swap_index(index, str(report.version))
+        return report
+
+    async def search_image(self, data: bytes, chat_id: int) -> ResultPage:
+        """Raises ``ImageRejected`` for input that is not a usable image, ``EmptyCatalog``."""
+        index = await self._serving_index()
+        vector = await self.embedder.embed_bytes(data)
+        return await self._start_search(index, vector, chat_id, exclude=())
+
+    async def search_from_item(self, key: int, chat_id: int) -> ResultPage:
+        """A new search seeded with a catalog item's stored vector (no image work at all)."""
+        index = await self._serving_index()
+        vector = index.get(key)
+        if vector is None:
+            raise UnknownItem(key)
+        return await self._start_search(index, vector, chat_id, exclude=(key,))
+
+    async def more(self, search_id: int) -> ResultPage:
+        """The next page of a stored search, never repeating an item already shown."""
+        session = await self.catalog.get_search(search_id)
+        if session is None or session.model != self.embedder.model_name:
+            raise SearchExpired(search_id)
+        index = await self._serving_index()
+        vector = np.frombuffer(session.vector, dtype=np.float32)
+        if vector.shape != (index.ndim,):
+            raise SearchExpired(search_id)
+        matches = await self._matches(index, vector, exclude=session.shown)
+        if matches:
+            shown = [*session.shown, *(match.item.key for match in matches)]
+            await self.catalog.set_shown(search_id, shown)
+            await self.catalog.increment_counter("queries_served")
+        return ResultPage(search_id, matches)
+
+    async def _serving_index(self) -> VectorIndex:
+        index = await self.refresh_index()
+        if len(index) == 0:
+            raise EmptyCatalog()
+        return index
+
+    async def _start_search(
+        self, index: VectorIndex, vector: np.ndarray, chat_id: int, exclude: tuple[int, ...]
+    ) -> ResultPage:
+        matches = await self._matches(index, vector, exclude=exclude)
+        shown = [*exclude, *(match.item.key for match in matches)]
+        search_id = await self.catalog.create_search(
+            chat_id, self.embedder.model_name, vector, shown
+        )
+        await self.catalog.increment_counter("queries_served")
+        return ResultPage(search_id, matches)
+
+    async def _matches(
+        self, index: VectorIndex, vector: np.ndarray, exclude: tuple[int, ...]
+    ) -> list[Match]:
+        hits = index.search(vector, self.page_size, exclude=set(exclude))
+        items = await self.catalog.get_items([key for key, _ in hits])
+        return [Match(items[key], score) for key, score in hits if key in items]

@@ -1,0 +1,67 @@
+"""One typed settings object, read from the environment and ``.env`` (see .env.example)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    telegram_bot_token: str = Field("", alias="TELEGRAM_BOT_TOKEN")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
+    telegram_base_file_url: str = Field("", alias="TELEGRAM_BASE_FILE_URL")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
+
+    data_dir: Path = Field(Path("data"), alias="WARDROBE_DATA_DIR")
+    catalog_styles_csv: Path | None = Field(None, alias="CATALOG_STYLES_CSV")
+    catalog_images_dir: Path | None = Field(None, alias="CATALOG_IMAGES_DIR")
+
+    embedding_backbone: str = Field("efficientnet_lite0", alias="EMBEDDING_BACKBONE")
+    embedding_weights: Path | None = Field(None, alias="EMBEDDING_WEIGHTS")
+    embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")
+    embedding_batch_size: int = Field(32, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
+
+    results_per_page: int = Field(5, ge=2, le=10, alias="RESULTS_PER_PAGE")
+    max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, alias="MAX_IMAGE_BYTES")
+    reindex_progress_seconds: float = Field(3.0, gt=0, alias="REINDEX_PROGRESS_SECONDS")
+    search_retention_days: int = Field(30, ge=1, alias="SEARCH_RETENTION_DAYS")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        """Accept ``ADMIN_IDS=1,2 3`` as well as a list."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(",", " ").split())
+        return value
+
+    @field_validator("catalog_styles_csv", "catalog_images_dir", "embedding_weights", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def file_base_url(self) -> str:
+        """File download URL; derived from the base URL (``.../bot`` → ``.../file/bot``)."""
+        if self.telegram_base_file_url:
+            return self.telegram_base_file_url
+        base = self.telegram_base_url.rstrip("/")
+        root = base.removesuffix("/bot")
+        return f"{root}/file/bot"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    def device(self) -> str:
+        """``auto`` means the GPU when torch sees one, else the CPU."""
+        if self.embedding_device != "auto":
+            return self.embedding_device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

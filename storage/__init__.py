@@ -1,0 +1,1 @@
+"""Catalog persistence: SQLite metadata and sessions, the USearch vector index, catalog sources."""

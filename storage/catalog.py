@@ -1,0 +1,284 @@
+"""The catalog in SQLite (aiosqlite, WAL): items, their embeddings, shoppers' search sessions, meta.
+
+SQLite is the source of truth. The USearch index is derived from the ``embeddings`` table and
+can always be rebuilt from it; ``meta.index_file`` names the index file that matches the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+
+from storage.models import CatalogItem, SearchSession, StoredItem
+
+_ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS items (
+    key INTEGER PRIMARY KEY,
+    {", ".join(f"{name} {'INTEGER' if name == 'year' else 'TEXT'}" for name in _ITEM_COLUMNS)},
+    image_sha256 TEXT,
+    telegram_file_id TEXT,
+    updated_at REAL NOT NULL,
+    UNIQUE (id)
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    item_key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS searches (
+    id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    shown TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS searches_created_at ON searches (created_at);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class EmbeddedItem:
+    """An item ready to be written with its image fingerprint and vector."""
+
+    item: CatalogItem
+    image_sha256: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class ItemState:
+    key: int
+    image_sha256: str | None
+    has_vector: bool
+
+
+class Catalog:
+    """Async access to the catalog database; one instance per process, made by ``Catalog.open``."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # One connection is shared by every coroutine: without this lock a shopper's write
+        # could land inside (and be committed or rolled back with) an ingest's transaction.
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Catalog:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)  # explicit transactions only
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(_SCHEMA)
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- items -----------------------------------------------------------------------------
+
+    async def count_items(self) -> int:
+        async with self._db.execute("SELECT COUNT(*) FROM items") as cursor:
+            (count,) = await cursor.fetchone()
+        return int(count)
+
+    async def item_states(self) -> dict[str, ItemState]:
+        """What is stored per product id, so an ingest can skip unchanged images."""
+        query = (
+            "SELECT items.id, items.key, items.image_sha256, embeddings.item_key IS NOT NULL "
+            "FROM items LEFT JOIN embeddings ON embeddings.item_key = items.key"
+        )
+        async with self._db.execute(query) as cursor:
+            rows = await cursor.fetchall()
+        return {row[0]: ItemState(row[1], row[2], bool(row[3])) for row in rows}
+
+    async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        async with self._db.execute(
+            f"SELECT * FROM items WHERE key IN ({marks})", tuple(keys)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {row["key"]: _stored_item(row) for row in rows}
+
+    async def get_item(self, key: int) -> StoredItem | None:
+        return (await self.get_items([key])).get(key)
+
+    async def get_item_by_id(self, item_id: str) -> StoredItem | None:
+        async with self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _stored_item(row) if row else None
+
+    async def write_items(
+        self,
+        embedded: Iterable[EmbeddedItem],
+        *,
+        metadata_only: Iterable[CatalogItem] = (),
+        remove_ids: Iterable[str] = (),
+        meta: dict[str, str] | None = None,
+        clear_vectors: bool = False,
+    ) -> None:
+        """Apply one ingest in a single transaction: either all of it lands or none of it.
+
+        ``embedded`` items get new vectors, ``metadata_only`` items keep their vector (their
+        image did not change), ``remove_ids`` are deleted, ``clear_vectors`` first drops every
+        stored vector (the model changed, so old vectors are meaningless).
+        """
+        now = time.time()
+        columns = ", ".join(_ITEM_COLUMNS)
+        marks = ", ".join("?" * len(_ITEM_COLUMNS))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _ITEM_COLUMNS if name != "id")
+        upsert = (
+            f"INSERT INTO items ({columns}, image_sha256, updated_at) VALUES ({marks}, ?, ?) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = excluded.updated_at, "
+            "image_sha256 = COALESCE(excluded.image_sha256, items.image_sha256), "
+            "telegram_file_id = CASE WHEN excluded.image_sha256 IS NULL "
+            "OR excluded.image_sha256 = items.image_sha256 "
+            "THEN items.telegram_file_id ELSE NULL END "
+            "RETURNING key"
+        )
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._apply(
+                    upsert, now, embedded, metadata_only, remove_ids, meta, clear_vectors
+                )
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _apply(
+        self,
+        upsert: str,
+        now: float,
+        embedded: Iterable[EmbeddedItem],
+        metadata_only: Iterable[CatalogItem],
+        remove_ids: Iterable[str],
+        meta: dict[str, str] | None,
+        clear_vectors: bool,
+    ) -> None:
+        if clear_vectors:
+            await self._db.execute("DELETE FROM embeddings")
+        for item_id in remove_ids:
+            await self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+        for item in metadata_only:
+            await self._db.execute(upsert, (*astuple(item), None, now))
+        for entry in embedded:
+            async with self._db.execute(
+                upsert, (*astuple(entry.item), entry.image_sha256, now)
+            ) as cursor:
+                (key,) = await cursor.fetchone()
+            await self._db.execute(
+                "INSERT OR REPLACE INTO embeddings (item_key, vector) VALUES (?, ?)",
+                (key, np.asarray(entry.vector, dtype=np.float32).tobytes()),
+            )
+        for name, value in (meta or {}).items():
+            await self._set_meta(name, value)
+
+    async def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored (key, vector) pair, for building the index."""
+        async with self._db.execute(
+            "SELECT item_key, vector FROM embeddings ORDER BY item_key"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        keys = np.fromiter((row[0] for row in rows), dtype=np.uint64, count=len(rows))
+        vectors = np.zeros((len(rows), dim), dtype=np.float32)
+        for i, row in enumerate(rows):
+            vectors[i] = np.frombuffer(row[1], dtype=np.float32)
+        return keys, vectors
+
+    async def set_telegram_file_ids(self, file_ids: dict[int, str]) -> None:
+        """Remember Telegram's file ids so the next album re-sends instead of re-uploading."""
+        async with self._write_lock:
+            await self._db.executemany(
+                "UPDATE items SET telegram_file_id = ? WHERE key = ?",
+                [(file_id, key) for key, file_id in file_ids.items()],
+            )
+
+    # -- search sessions -------------------------------------------------------------------
+
+    async def create_search(
+        self, chat_id: int, model: str, vector: np.ndarray, shown: Sequence[int]
+    ) -> int:
+        row = (chat_id, model, np.asarray(vector, np.float32).tobytes(), json.dumps(list(shown)))
+        async with (
+            self._write_lock,
+            self._db.execute(
+                "INSERT INTO searches (chat_id, model, vector, shown, created_at) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (*row, time.time()),
+            ) as cursor,
+        ):
+            (search_id,) = await cursor.fetchone()
+        return int(search_id)
+
+    async def get_search(self, search_id: int) -> SearchSession | None:
+        async with self._db.execute(
+            "SELECT id, chat_id, model, vector, shown FROM searches WHERE id = ?", (search_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return SearchSession(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])))
+
+    async def set_shown(self, search_id: int, shown: Sequence[int]) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE searches SET shown = ? WHERE id = ?", (json.dumps(list(shown)), search_id)
+            )
+
+    async def prune_searches(self, older_than_seconds: float) -> int:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "DELETE FROM searches WHERE created_at < ?", (time.time() - older_than_seconds,)
+            )
+        return cursor.rowcount
+
+    # -- meta ------------------------------------------------------------------------------
+
+    async def get_meta(self, name: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def set_meta(self, name: str, value: str) -> None:
+        async with self._write_lock:
+            await self._set_meta(name, value)
+
+    async def _set_meta(self, name: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    async def increment_counter(self, name: str, by: int = 1) -> int:
+        async with (
+            self._write_lock,
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = CAST(meta.value AS INTEGER) + ? RETURNING value",
+                (name, str(by), by),
+            ) as cursor,
+        ):
+            (value,) = await cursor.fetchone()
+        return int(value)
+
+
+def _stored_item(row: aiosqlite.Row) -> StoredItem:
+    item = CatalogItem(**{name: row[name] for name in _ITEM_COLUMNS})
+    return StoredItem(row["key"], item, row["image_sha256"], row["telegram_file_id"])

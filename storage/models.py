@@ -1,0 +1,45 @@
+"""Plain records shared by the catalog store, the index and their callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """One product as the shop describes it. ``id`` is the shop's own product id (a string)."""
+
+    id: str
+    name: str
+    image_path: str
+    gender: str | None = None
+    master_category: str | None = None
+    sub_category: str | None = None
+    article_type: str | None = None
+    base_colour: str | None = None
+    season: str | None = None
+    year: int | None = None
+    usage: str | None = None
+    price: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """A catalog item as stored: ``key`` is the integer the vector index knows it by."""
+
+    key: int
+    item: CatalogItem
+    image_sha256: str | None
+    telegram_file_id: str | None
+
+
+@dataclass(frozen=True)
+class SearchSession:
+    """A shopper's query, kept in SQLite so "More like this" survives a restart."""
+
+    id: int
+    chat_id: int
+    model: str
+    vector: bytes
+    shown: tuple[int, ...]
