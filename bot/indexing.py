@@ -144,15 +144,9 @@ class Indexer:
                 metadata_only=[candidate.item for candidate in unchanged],
                 remove_ids=sorted(remove),
                 clear_vectors=model_changed,
-                meta={
-                    "model": model,
-                    "dim": str(self._embedder.dim),
-                    "vectors_version": str(version),
-                },
+                meta={"model": model, "dim": str(dim), "vectors_version": str(version)},
             )
-            index = await _build_and_save(
-                self._catalog, self._data_dir, version, self._embedder.dim
-            )
+            index = await _build_and_save(self._catalog, self._data_dir, version, dim)
 
             report.embedded = len(embedded)
             report.unchanged = len(unchanged)
