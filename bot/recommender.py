@@ -125,6 +125,12 @@ class Recommender:
         vector = await self.embedder.embed_bytes(data)
         return await self._start_search(index, vector, chat_id, exclude=())
 
+    async def find_similar(self, data: bytes, top: int) -> list[Match]:
+        """A one-off search with no stored session (``wardrobe search``, benchmarks)."""
+        index = await self._serving_index()
+        vector = await self.embedder.embed_bytes(data)
+        return await self._matches(index, vector, count=top)
+
     async def search_from_item(self, key: int, chat_id: int) -> ResultPage:
         """A new search seeded with a catalog item's stored vector (no image work at all)."""
         index = await self._serving_index()
@@ -142,7 +148,7 @@ class Recommender:
         vector = np.frombuffer(session.vector, dtype=np.float32)
         if vector.shape != (index.ndim,):
             raise SearchExpired(search_id)
-        matches = await self._matches(index, vector, exclude=session.shown)
+        matches = await self._matches(index, vector, exclude=session.shown, count=self.page_size)
         if matches:
             shown = [*session.shown, *(match.item.key for match in matches)]
             await self.catalog.set_shown(search_id, shown)
@@ -158,7 +164,7 @@ class Recommender:
     async def _start_search(
         self, index: VectorIndex, vector: np.ndarray, chat_id: int, exclude: tuple[int, ...]
     ) -> ResultPage:
-        matches = await self._matches(index, vector, exclude=exclude)
+        matches = await self._matches(index, vector, exclude=exclude, count=self.page_size)
         shown = [*exclude, *(match.item.key for match in matches)]
         search_id = await self.catalog.create_search(
             chat_id, self.embedder.model_name, vector, shown
@@ -167,8 +173,8 @@ class Recommender:
         return ResultPage(search_id, matches)
 
     async def _matches(
-        self, index: VectorIndex, vector: np.ndarray, exclude: tuple[int, ...]
+        self, index: VectorIndex, vector: np.ndarray, *, count: int, exclude: tuple[int, ...] = ()
     ) -> list[Match]:
-        hits = index.search(vector, self.page_size, exclude=set(exclude))
+        hits = index.search(vector, count, exclude=set(exclude))
         items = await self.catalog.get_items([key for key, _ in hits])
         return [Match(items[key], score) for key, score in hits if key in items]

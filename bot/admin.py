@@ -1,0 +1,146 @@
+"""Admin commands: /reindex (in the background, with progress) and /stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.indexing import IngestReport
+from bot.recommender import Recommender
+from bot.settings import Settings
+from storage.source import CatalogSourceError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def admin_only(handler: Handler) -> Handler:
+    """Refuse politely, and run nothing, unless the caller's id is in ADMIN_IDS."""
+
+    @functools.wraps(handler)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        settings: Settings = context.bot_data["settings"]
+        user = update.effective_user
+        if user is None or user.id not in settings.admin_ids:
+            log.info("refused %s to user %s", handler.__name__, user and user.id)
+            await update.effective_message.reply_text(replies.NOT_ADMIN)
+            return
+        await handler(update, context)
+
+    return guarded
+
+
+@admin_only
+async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start re-embedding the catalog source; the old index keeps serving until the swap."""
+    settings: Settings = context.bot_data["settings"]
+    recommender: Recommender = context.bot_data["recommender"]
+    message = update.effective_message
+    if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
+        await message.reply_text(
+            "No catalog source is configured. Set CATALOG_STYLES_CSV and CATALOG_IMAGES_DIR."
+        )
+        return
+    if recommender.indexer.running:
+        await message.reply_text("A reindex is already running; I'll report when it's done.")
+        return
+    status = await message.reply_text("Reindex started…")
+    context.application.create_task(
+        _run_reindex(recommender, settings, status), update=update, name="reindex"
+    )
+
+
+async def _run_reindex(recommender: Recommender, settings: Settings, status: Message) -> None:
+    progress = {"done": 0, "total": 0}
+    started = time.monotonic()
+
+    def on_progress(done: int, total: int) -> None:
+        progress.update(done=done, total=total)
+
+    ingest = asyncio.create_task(
+        recommender.ingest(
+            settings.catalog_styles_csv,
+            settings.catalog_images_dir,
+            reembed_all=True,
+            prune=True,
+            progress=on_progress,
+        )
+    )
+    shown = ""
+    while not ingest.done():
+        await asyncio.wait({ingest}, timeout=settings.reindex_progress_seconds)
+        if ingest.done():
+            break
+        text = _progress_text(progress["done"], progress["total"], time.monotonic() - started)
+        if text != shown:
+            shown = text
+            await _edit(status, text)
+    try:
+        report = ingest.result()
+    except CatalogSourceError as error:
+        await _edit(status, f"Reindex failed: {error}. The previous index is still served.")
+        return
+    except Exception:
+        log.exception("reindex failed")
+        await _edit(
+            status, "Reindex failed (see the bot's log). The previous index is still served."
+        )
+        return
+    await _edit(status, _summary_text(report))
+
+
+def _progress_text(done: int, total: int, elapsed: float) -> str:
+    if not total:
+        return f"Reindexing… reading the catalog ({replies.duration(elapsed)})"
+    return (
+        f"Reindexing… {done}/{total} images ({100 * done // total}%), {replies.duration(elapsed)}"
+    )
+
+
+def _summary_text(report: IngestReport) -> str:
+    lines = [
+        "✅ Reindex complete: now serving the new index.",
+        f"Items indexed: {report.index_size} ({report.embedded} embedded, "
+        f"{report.removed} removed)",
+        f"Time: {report.seconds:.1f} s ({report.items_per_second:.0f} images/s)",
+        f"Failures: {len(report.failures)}",
+    ]
+    lines += [f"• {item_id}: {reason}" for item_id, reason in report.failures[:10]]
+    if len(report.failures) > 10:
+        lines.append(f"… and {len(report.failures) - 10} more")
+    return "\n".join(lines)
+
+
+async def _edit(status: Message, text: str) -> None:
+    """Progress edits are best-effort: a failed edit must not stop the reindex."""
+    with contextlib.suppress(TelegramError):
+        await status.edit_text(text)
+
+
+@admin_only
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    recommender: Recommender = context.bot_data["recommender"]
+    catalog = recommender.catalog
+    served = await catalog.get_meta("queries_served") or "0"
+    reindexing = " (reindex running)" if recommender.indexer.running else ""
+    await update.effective_message.reply_text(
+        "\n".join(
+            [
+                f"Catalog: {await catalog.count_items()} items",
+                f"Index: {len(recommender.index)} vectors{reindexing}",
+                f"Model: {recommender.embedder.model_name} ({recommender.embedder.dim}-d)",
+                f"Uptime: {replies.duration(time.time() - recommender.started_at)}",
+                f"Queries served: {served}",
+            ]
+        )
+    )

@@ -1,0 +1,85 @@
+"""Sending a page of results: an album of catalog photos, then a message with the buttons.
+
+Telegram albums cannot carry inline buttons, hence the follow-up message. Uploaded photos get a
+Telegram file id, which we keep per item so the next album re-sends it instead of uploading.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from telegram import Bot, InputMediaPhoto, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot import replies
+from bot.recommender import Match, ResultPage
+from storage.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+async def send_results(bot: Bot, catalog: Catalog, chat_id: int, page: ResultPage) -> None:
+    """Send ``page`` as an album; items whose photo went missing from disk are left out."""
+    matches = [match for match in page.matches if _sendable(match)]
+    if not matches:
+        await bot.send_message(chat_id, replies.NO_MATCHES)
+        return
+    page = ResultPage(page.search_id, matches)
+    try:
+        sent = await _send_album(bot, chat_id, page, use_cached_files=True)
+    except BadRequest as error:
+        # A cached file id can stop working (e.g. the bot token changed): upload instead.
+        log.warning("album with cached file ids refused (%s); uploading the photos", error)
+        sent = await _send_album(bot, chat_id, page, use_cached_files=False)
+    await _remember_file_ids(catalog, page, sent)
+    await bot.send_message(
+        chat_id,
+        replies.RESULTS_HEADER,
+        reply_markup=replies.results_keyboard(
+            page.search_id, [match.item.key for match in page.matches]
+        ),
+    )
+
+
+def _sendable(match: Match) -> bool:
+    if match.item.telegram_file_id or Path(match.item.item.image_path).is_file():
+        return True
+    log.warning("catalog image missing: %s", match.item.item.image_path)
+    return False
+
+
+async def _send_album(
+    bot: Bot, chat_id: int, page: ResultPage, *, use_cached_files: bool
+) -> list[Message]:
+    media = []
+    for position, match in enumerate(page.matches, start=1):
+        stored = match.item
+        photo = stored.telegram_file_id if use_cached_files else None
+        media.append(
+            InputMediaPhoto(
+                photo or Path(stored.item.image_path).read_bytes(),
+                caption=replies.caption(position, stored.item),
+                parse_mode=ParseMode.HTML,
+            )
+        )
+    if len(media) == 1:  # an album needs at least two photos
+        only = media[0]
+        return [
+            await bot.send_photo(
+                chat_id, only.media, caption=only.caption, parse_mode=ParseMode.HTML
+            )
+        ]
+    return list(await bot.send_media_group(chat_id, media))
+
+
+async def _remember_file_ids(catalog: Catalog, page: ResultPage, sent: list[Message]) -> None:
+    new_ids = {}
+    for match, message in zip(page.matches, sent, strict=False):
+        if message.photo:
+            file_id = message.photo[-1].file_id
+            if file_id != match.item.telegram_file_id:
+                new_ids[match.item.key] = file_id
+    if new_ids:
+        await catalog.set_telegram_file_ids(new_ids)

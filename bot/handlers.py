@@ -1,0 +1,173 @@
+"""Telegram handlers. Each stays thin: validate the update, call the recommender, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from telegram import Message, PhotoSize, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.album import send_results
+from bot.recommender import (
+    EmptyCatalog,
+    Recommender,
+    ResultPage,
+    SearchExpired,
+    UnknownItem,
+)
+from bot.settings import Settings
+from embeddings import ImageRejected
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# Smallest photo size worth downloading: our models look at 224-px crops, and the finder of
+# the garment in a photo needs some margin around it. Bigger sizes only cost bandwidth.
+WANTED_SHORT_SIDE = 640
+CHAT_ACTION_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 seconds
+
+
+def _recommender(context: ContextTypes.DEFAULT_TYPE) -> Recommender:
+    return context.bot_data["recommender"]
+
+
+def _settings(context: ContextTypes.DEFAULT_TYPE) -> Settings:
+    return context.bot_data["settings"]
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start, /help and the answer to anything we cannot search with."""
+    await update.effective_message.reply_text(replies.HELP)
+
+
+async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    size = pick_photo_size(message.photo)
+    await _search_file(message, context, size.file_id, size.file_size)
+
+
+async def image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    document = message.document
+    name = (document.file_name or "").lower()
+    if document.mime_type not in ACCEPTED_IMAGE_TYPES and not name.endswith(IMAGE_SUFFIXES):
+        await message.reply_text(replies.UNSUPPORTED_FILE)
+        return
+    await _search_file(message, context, document.file_id, document.file_size)
+
+
+def pick_photo_size(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
+    """The smallest size whose short side is at least WANTED_SHORT_SIDE, else the largest."""
+    by_area = sorted(sizes, key=lambda size: size.width * size.height)
+    for size in by_area:
+        if min(size.width, size.height) >= WANTED_SHORT_SIDE:
+            return size
+    return by_area[-1]
+
+
+async def _search_file(
+    message: Message, context: ContextTypes.DEFAULT_TYPE, file_id: str, file_size: int | None
+) -> None:
+    limit = _settings(context).max_image_bytes
+    if file_size and file_size > limit:
+        await message.reply_text(
+            replies.TOO_LARGE.format(
+                size=replies.human_size(file_size), limit=replies.human_size(limit)
+            )
+        )
+        return
+    async with chat_action(context, message.chat_id):
+        telegram_file = await context.bot.get_file(file_id)
+        data = bytes(await telegram_file.download_as_bytearray())
+        if len(data) > limit:
+            await message.reply_text(
+                replies.TOO_LARGE.format(
+                    size=replies.human_size(len(data)), limit=replies.human_size(limit)
+                )
+            )
+            return
+        try:
+            page = await _recommender(context).search_image(data, message.chat_id)
+        except ImageRejected as rejected:
+            await message.reply_text(rejected.reason)
+            return
+        except EmptyCatalog:
+            await message.reply_text(replies.CATALOG_EMPTY)
+            return
+        await _reply_with_page(message.chat_id, context, page, empty_text=replies.NO_MATCHES)
+
+
+async def results_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "More like this" (``more:<search id>``) and the item buttons (``item:<item key>``)."""
+    query = update.callback_query
+    kind, _, number = (query.data or "").partition(":")
+    await query.answer()
+    if not number.isdigit() or kind not in (replies.MORE, replies.ITEM):
+        return  # a button from some older version of the bot: nothing sensible to do
+    recommender = _recommender(context)
+    chat_id = update.effective_chat.id
+    async with chat_action(context, chat_id):
+        try:
+            if kind == replies.MORE:
+                page = await recommender.more(int(number))
+                empty = replies.NO_MORE
+            else:
+                page = await recommender.search_from_item(int(number), chat_id)
+                empty = replies.NO_MATCHES
+        except SearchExpired:
+            await context.bot.send_message(chat_id, replies.SEARCH_EXPIRED)
+            return
+        except UnknownItem:
+            await context.bot.send_message(chat_id, replies.ITEM_GONE)
+            return
+        except EmptyCatalog:
+            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
+            return
+        await _reply_with_page(chat_id, context, page, empty_text=empty)
+
+
+async def _reply_with_page(
+    chat_id: int, context: ContextTypes.DEFAULT_TYPE, page: ResultPage, *, empty_text: str
+) -> None:
+    if not page.matches:
+        await context.bot.send_message(chat_id, empty_text)
+        return
+    await send_results(context.bot, _recommender(context).catalog, chat_id, page)
+
+
+@contextlib.asynccontextmanager
+async def chat_action(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, action: str = ChatAction.UPLOAD_PHOTO
+) -> AsyncIterator[None]:
+    """Keep "sending a photo…" visible while the search runs (Telegram drops it after ~5 s)."""
+
+    async def repeat() -> None:
+        while True:
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_chat_action(chat_id, action)
+            await asyncio.sleep(CHAT_ACTION_EVERY_SECONDS)
+
+    task = asyncio.create_task(repeat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every unexpected error and tell the shopper something went wrong; never crash."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(
+                update.effective_chat.id, replies.FAILED, parse_mode=ParseMode.HTML
+            )
