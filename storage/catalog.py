@@ -114,6 +114,11 @@ class Catalog:
             rows = await cursor.fetchall()
         return {row["key"]: _stored_item(row) for row in rows}
 
+    async def all_items(self) -> dict[int, StoredItem]:
+        async with self._db.execute("SELECT * FROM items") as cursor:
+            rows = await cursor.fetchall()
+        return {row["key"]: _stored_item(row) for row in rows}
+
     async def get_item(self, key: int) -> StoredItem | None:
         return (await self.get_items([key])).get(key)
 
@@ -176,18 +181,20 @@ class Catalog:
         for item_id in remove_ids:
             await self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
         for item in metadata_only:
-            await self._db.execute(upsert, (*astuple(item), None, now))
+            await self._upsert(upsert, item, None, now)
         for entry in embedded:
-            async with self._db.execute(
-                upsert, (*astuple(entry.item), entry.image_sha256, now)
-            ) as cursor:
-                (key,) = await cursor.fetchone()
+            key = await self._upsert(upsert, entry.item, entry.image_sha256, now)
             await self._db.execute(
                 "INSERT OR REPLACE INTO embeddings (item_key, vector) VALUES (?, ?)",
                 (key, np.asarray(entry.vector, dtype=np.float32).tobytes()),
             )
         for name, value in (meta or {}).items():
             await self._set_meta(name, value)
+
+    async def _upsert(self, upsert: str, item: CatalogItem, sha: str | None, now: float) -> int:
+        async with self._db.execute(upsert, (*astuple(item), sha, now)) as cursor:
+            (key,) = await cursor.fetchone()
+        return int(key)
 
     async def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Every stored (key, vector) pair, for building the index."""

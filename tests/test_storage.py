@@ -1,0 +1,195 @@
+"""The SQLite catalog, the USearch index and the styles.csv reader."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage.catalog import Catalog, EmbeddedItem
+from storage.models import CatalogItem
+from storage.source import CatalogSourceError, read_styles
+from storage.vector_index import VectorIndex
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _item(item_id: str, **fields: object) -> CatalogItem:
+    return CatalogItem(id=item_id, name=f"Item {item_id}", image_path=f"/x/{item_id}.jpg", **fields)
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path):
+    opened = await Catalog.open(tmp_path / "db" / "catalog.sqlite3")
+    yield opened
+    await opened.close()
+
+
+# -- index ---------------------------------------------------------------------------------
+
+
+def test_index_finds_exact_vector_first_and_scores_cosine() -> None:
+    vectors = _unit(np.random.default_rng(0).normal(size=(200, 16)))
+    index = VectorIndex.build(np.arange(100, 300, dtype=np.uint64), vectors)
+    hits = index.search(vectors[42], 5)
+    assert hits[0][0] == 142
+    assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [score for _, score in hits] == sorted((score for _, score in hits), reverse=True)
+
+
+def test_index_search_excludes_keys_and_still_fills_the_page() -> None:
+    vectors = _unit(np.random.default_rng(1).normal(size=(50, 8)))
+    index = VectorIndex.build(np.arange(50, dtype=np.uint64), vectors)
+    first = [key for key, _ in index.search(vectors[0], 5)]
+    second = [key for key, _ in index.search(vectors[0], 5, exclude=set(first))]
+    assert len(second) == 5
+    assert not set(first) & set(second)
+
+
+def test_index_save_load_roundtrip_and_get(tmp_path: Path) -> None:
+    vectors = _unit(np.random.default_rng(2).normal(size=(30, 8)))
+    index = VectorIndex.build(np.arange(30, dtype=np.uint64), vectors)
+    index.save(tmp_path / "index.usearch")
+    loaded = VectorIndex.load(tmp_path / "index.usearch")
+    assert len(loaded) == 30 and loaded.ndim == 8
+    np.testing.assert_allclose(loaded.get(7), vectors[7], atol=1e-6)
+    assert loaded.get(999) is None
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_empty_index_answers_nothing() -> None:
+    index = VectorIndex.build(np.empty(0), np.empty((0, 0)), ndim=8)
+    assert len(index) == 0
+    assert index.search(np.ones(8, np.float32), 5) == []
+
+
+# -- catalog ---------------------------------------------------------------------------------
+
+
+async def test_catalog_upsert_updates_instead_of_duplicating(catalog: Catalog) -> None:
+    vector = np.ones(4, np.float32) / 2
+    await catalog.write_items([EmbeddedItem(_item("10", article_type="Shirts"), "sha1", vector)])
+    first = await catalog.get_item_by_id("10")
+    await catalog.write_items([EmbeddedItem(_item("10", article_type="Tshirts"), "sha2", vector)])
+    second = await catalog.get_item_by_id("10")
+    assert await catalog.count_items() == 1
+    assert second.key == first.key
+    assert second.item.article_type == "Tshirts"
+    assert second.image_sha256 == "sha2"
+
+
+async def test_catalog_vectors_roundtrip_and_removal_cascades(catalog: Catalog) -> None:
+    vectors = _unit(np.random.default_rng(3).normal(size=(3, 4)))
+    await catalog.write_items(
+        [EmbeddedItem(_item(str(i)), f"sha{i}", vectors[i]) for i in range(3)]
+    )
+    keys, stored = await catalog.all_vectors(4)
+    np.testing.assert_array_equal(stored, vectors)
+    await catalog.write_items([], remove_ids=["1"])
+    keys, stored = await catalog.all_vectors(4)
+    assert len(keys) == 2 and await catalog.count_items() == 2
+    states = await catalog.item_states()
+    assert set(states) == {"0", "2"} and all(state.has_vector for state in states.values())
+
+
+async def test_failed_write_rolls_back_everything(catalog: Catalog) -> None:
+    await catalog.write_items([EmbeddedItem(_item("1"), "sha", np.ones(4, np.float32))])
+
+    class Boom(Exception):
+        pass
+
+    def exploding():
+        yield EmbeddedItem(_item("2"), "sha", np.ones(4, np.float32))
+        raise Boom
+
+    with pytest.raises(Boom):
+        await catalog.write_items(exploding(), remove_ids=["1"], meta={"model": "x"})
+    assert set(await catalog.item_states()) == {"1"}
+    assert await catalog.get_meta("model") is None
+
+
+async def test_telegram_file_id_kept_for_same_image_and_dropped_when_image_changes(
+    catalog: Catalog,
+) -> None:
+    vector = np.ones(4, np.float32)
+    await catalog.write_items([EmbeddedItem(_item("1"), "sha", vector)])
+    key = (await catalog.get_item_by_id("1")).key
+    await catalog.set_telegram_file_ids({key: "FILE-1"})
+    await catalog.write_items([], metadata_only=[_item("1", price="10 EUR")])
+    assert (await catalog.get_item(key)).telegram_file_id == "FILE-1"
+    await catalog.write_items([EmbeddedItem(_item("1"), "new-sha", vector)])
+    assert (await catalog.get_item(key)).telegram_file_id is None
+
+
+async def test_search_sessions_persist_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    catalog = await Catalog.open(path)
+    search_id = await catalog.create_search(7, "model-a", np.arange(4, dtype=np.float32), [1, 2])
+    await catalog.set_shown(search_id, [1, 2, 3])
+    await catalog.close()
+    reopened = await Catalog.open(path)
+    session = await reopened.get_search(search_id)
+    assert session.shown == (1, 2, 3) and session.model == "model-a" and session.chat_id == 7
+    np.testing.assert_array_equal(np.frombuffer(session.vector, np.float32), np.arange(4))
+    assert await reopened.get_search(search_id + 1) is None
+    await reopened.close()
+
+
+async def test_counter_and_concurrent_writes_do_not_interfere(catalog: Catalog) -> None:
+    vectors = _unit(np.random.default_rng(4).normal(size=(50, 4)))
+    ingest = catalog.write_items(
+        [EmbeddedItem(_item(str(i)), "sha", vectors[i]) for i in range(50)]
+    )
+    counters = [catalog.increment_counter("queries_served") for _ in range(20)]
+    await asyncio.gather(ingest, *counters)
+    assert await catalog.get_meta("queries_served") == "20"
+    assert await catalog.count_items() == 50
+
+
+async def test_database_is_in_wal_mode(tmp_path: Path) -> None:
+    catalog = await Catalog.open(tmp_path / "c.sqlite3")
+    async with catalog._db.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"
+    await catalog.close()
+
+
+# -- styles.csv --------------------------------------------------------------------------------
+
+
+def test_read_styles_parses_rows_and_reports_problems(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for item_id in ("1", "2"):
+        (images / f"{item_id}.jpg").write_bytes(b"x")
+    styles = tmp_path / "styles.csv"
+    styles.write_text(
+        "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,"
+        "productDisplayName\n"
+        "1,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Blue Shirt, Slim Fit\n"
+        "2,Women,Apparel,Topwear,Tops,Red,,,Casual,Red Top\n"
+        "3,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,No Image\n"
+        "../4,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Evil\n"
+        ",Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,No Id\n",
+        encoding="utf-8",
+    )
+    rows = list(read_styles(styles, images))
+    good = [row.item for row in rows if row.item]
+    assert [item.id for item in good] == ["1", "2"]
+    assert good[0].name == "Blue Shirt, Slim Fit"  # unquoted comma in the last column
+    assert good[0].year == 2011 and good[1].year is None and good[1].season is None
+    assert good[0].image_path == str(images / "1.jpg")
+    problems = [row.problem for row in rows if row.item is None]
+    assert len(problems) == 3
+    assert "no image" in problems[0]
+
+
+def test_read_styles_rejects_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(CatalogSourceError):
+        list(read_styles(tmp_path / "nope.csv", tmp_path))
+    (tmp_path / "bad.csv").write_text("name,colour\nx,y\n")
+    with pytest.raises(CatalogSourceError):
+        list(read_styles(tmp_path / "bad.csv", tmp_path))
