@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import random
 import resource
@@ -92,8 +93,6 @@ def _p50_p95(seconds: list[float]) -> str:
 
 
 def _machine() -> str:
-    import os
-
     import torch
 
     return (

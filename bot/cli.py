@@ -54,9 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the Telegram bot (polling)")
     run.set_defaults(handler=_run)
 
-    ingest = commands.add_parser(
-        "ingest", help="load a catalog (styles.csv + images/) and index it"
-    )
+    ingest = commands.add_parser("ingest", help="load and index a catalog")
     ingest.add_argument("--styles", type=Path, help="styles.csv (default: $CATALOG_STYLES_CSV)")
     ingest.add_argument("--images", type=Path, help="image folder (default: $CATALOG_IMAGES_DIR)")
     ingest.add_argument("--reembed", action="store_true", help="re-embed unchanged images too")
