@@ -19,6 +19,7 @@ from bot.recommender import Recommender
 from bot.settings import Settings
 from embeddings import AsyncEmbedder, Embedder
 from storage.catalog import Catalog
+from storage.source import CatalogSourceError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,20 @@ async def open_recommender(settings: Settings) -> Recommender:
     )
 
 
+async def load_configured_catalog(recommender: Recommender, settings: Settings) -> None:
+    """First start with an empty catalog: ingest the configured source while already polling."""
+    if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
+        log.warning("the catalog is empty and no CATALOG_STYLES_CSV is set: use wardrobe ingest")
+        return
+    log.info("empty catalog: loading %s in the background", settings.catalog_styles_csv)
+    try:
+        report = await recommender.ingest(settings.catalog_styles_csv, settings.catalog_images_dir)
+    except CatalogSourceError as error:
+        log.error("could not load the catalog: %s", error)
+        return
+    log.info("catalog loaded: %s", report.summary())
+
+
 async def close_recommender(recommender: Recommender) -> None:
     recommender.embedder.close()
     await recommender.catalog.close()
@@ -79,6 +94,8 @@ def build_application(settings: Settings) -> Application:
         recommender = await open_recommender(settings)
         application.bot_data["recommender"] = recommender
         application.create_task(recommender.embedder.warm_up(), name="warm-up")
+        if await recommender.catalog.count_items() == 0:
+            application.create_task(load_configured_catalog(recommender, settings))
         await application.bot.set_my_commands(COMMANDS)
         log.info(
             "bot @%s ready: %d items indexed, model %s",

@@ -1,0 +1,123 @@
+"""A small synthetic catalog in the Fashion Product Images format, drawn with Pillow.
+
+Garment silhouettes in solid colours on white packshot backgrounds, with a styles.csv, so the
+test suite needs no external data and can still check that similar items come out on top.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+COLOURS = {
+    "Red": (200, 30, 40),
+    "Blue": (30, 60, 200),
+    "Green": (30, 150, 60),
+    "Yellow": (235, 200, 30),
+    "Black": (25, 25, 25),
+    "Purple": (120, 40, 150),
+}
+HEADER = [
+    "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season",
+    "year", "usage", "productDisplayName",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    article_type: str
+    colour: str
+    name: str
+
+
+def _tshirt(draw: ImageDraw.ImageDraw, colour: tuple[int, int, int]) -> None:
+    draw.polygon([(14, 12), (46, 12), (58, 26), (50, 32), (46, 28), (46, 70), (14, 70),
+                  (14, 28), (10, 32), (2, 26)], fill=colour)  # fmt: skip
+
+
+def _trousers(draw: ImageDraw.ImageDraw, colour: tuple[int, int, int]) -> None:
+    draw.polygon([(16, 6), (44, 6), (48, 76), (34, 76), (30, 30), (26, 76), (12, 76)], fill=colour)
+
+
+def _dress(draw: ImageDraw.ImageDraw, colour: tuple[int, int, int]) -> None:
+    draw.polygon([(22, 6), (38, 6), (40, 26), (54, 76), (6, 76), (20, 26)], fill=colour)
+
+
+def _shoe(draw: ImageDraw.ImageDraw, colour: tuple[int, int, int]) -> None:
+    draw.polygon([(4, 44), (20, 40), (30, 48), (56, 52), (56, 62), (4, 62)], fill=colour)
+    draw.rectangle((4, 60, 56, 64), fill=(240, 240, 240))
+
+
+SHAPES = {"Tshirts": _tshirt, "Trousers": _trousers, "Dresses": _dress, "Casual Shoes": _shoe}
+CATEGORIES = {
+    "Tshirts": ("Apparel", "Topwear"),
+    "Trousers": ("Apparel", "Bottomwear"),
+    "Dresses": ("Apparel", "Dress"),
+    "Casual Shoes": ("Footwear", "Shoes"),
+}
+
+
+def garment_image(article_type: str, colour: str, variant: int = 0) -> Image.Image:
+    """A 60x80 packshot like the dataset's: the garment on white, nudged by ``variant``."""
+    image = Image.new("RGB", (60, 80), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    SHAPES[article_type](draw, COLOURS[colour])
+    if variant:
+        image = image.rotate(variant * 3, fillcolor=(255, 255, 255))
+    return image
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def write_catalog(root: Path, *, variants: int = 1) -> list[Product]:
+    """Write ``root/styles.csv`` and ``root/images/<id>.jpg``; returns the products."""
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    products = []
+    next_id = 1000
+    for article_type in SHAPES:
+        for colour in COLOURS:
+            for variant in range(variants):
+                product = Product(
+                    str(next_id), article_type, colour, f"{colour} {article_type} no. {next_id}"
+                )
+                garment_image(article_type, colour, variant).save(
+                    images / f"{product.id}.jpg", quality=92
+                )
+                products.append(product)
+                next_id += 1
+    write_styles(root / "styles.csv", products)
+    return products
+
+
+def write_styles(path: Path, products: list[Product]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for product in products:
+            gender = "Women" if product.article_type == "Dresses" else "Men"
+            master, sub = CATEGORIES[product.article_type]
+            writer.writerow([product.id, gender, master, sub, product.article_type,
+                             product.colour, "Summer", "2012", "Casual", product.name])  # fmt: skip
+
+
+def photo_of(article_type: str, colour: str, size: int = 900) -> Image.Image:
+    """A shopper-style photo: the garment scaled up on a grey-beige, unevenly lit background."""
+    background = Image.new("RGB", (size, size), (190, 180, 165))
+    draw = ImageDraw.Draw(background)
+    for y in range(0, size, 8):
+        shade = 175 + (y * 30) // size
+        draw.line([(0, y), (size, y)], fill=(shade, shade - 8, shade - 20), width=8)
+    garment = garment_image(article_type, colour).resize((size * 6 // 10, size * 8 // 10))
+    mask = garment.convert("L").point(lambda value: 255 if value < 245 else 0)
+    background.paste(garment, (size // 5, size // 10), mask)
+    return background
