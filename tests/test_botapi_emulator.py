@@ -1,0 +1,408 @@
+"""The Bot API emulator must work with an unmodified python-telegram-bot, or e2e tests lie."""
+
+from __future__ import annotations
+
+import io
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from tests.botapi_emulator import MAX_GETFILE_BYTES, ApiCall, BotAPIEmulator
+
+TOKEN = "123456:TEST-TOKEN"
+CHAT = 42
+
+
+def image_bytes(color: str, size: tuple[int, int] = (640, 480), fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def rejected(description: str) -> AbstractContextManager[pytest.ExceptionInfo[BadRequest]]:
+    """Expect a 400; PTB drops "Bad Request: " and ``capitalize()``s the rest of the text."""
+    return pytest.raises(BadRequest, match=f"(?i){re.escape(description)}")
+
+
+@pytest.fixture
+def emu() -> Iterator[BotAPIEmulator]:
+    with BotAPIEmulator(TOKEN) as emulator:
+        yield emulator
+
+
+@asynccontextmanager
+async def running_app(emu: BotAPIEmulator, *handlers: BaseHandler) -> AsyncIterator[Application]:
+    """A polling Application in this event loop, shut down cleanly afterwards."""
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(emu.base_url)
+        .base_file_url(emu.base_file_url)
+        .build()
+    )
+    app.add_handlers(handlers)
+    await app.initialize()
+    await app.start()
+    await app.updater.start_polling(poll_interval=0, timeout=1)
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+
+
+@asynccontextmanager
+async def plain_bot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
+    """A bare Bot for checking single API calls; the chat is made known first."""
+    emu.user_sends_text(CHAT, "hi")
+    async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+        yield bot
+
+
+async def greet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text("<b>Hi!</b> Send a photo", parse_mode=ParseMode.HTML)
+
+
+async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(f"echo: {update.effective_message.text}")
+
+
+async def album(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    await context.bot.send_chat_action(message.chat_id, "upload_photo")
+    colors = ("red", "green", "blue")
+    await message.reply_media_group(
+        [InputMediaPhoto(image_bytes(c), caption=f"item {i}") for i, c in enumerate(colors)]
+    )
+    buttons = [
+        InlineKeyboardButton("More", callback_data="more"),
+        InlineKeyboardButton("Stop", callback_data="stop"),
+    ]
+    await message.reply_text("Like them?", reply_markup=InlineKeyboardMarkup([buttons]))
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer("noted")
+    await query.edit_message_text(f"You chose {query.data}")
+
+
+async def photo_size(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    photo_file = await update.effective_message.photo[-1].get_file()
+    data = await photo_file.download_as_bytearray()
+    await update.effective_message.reply_text(f"{len(data)} bytes")
+
+
+async def test_command_and_text_round_trip(emu: BotAPIEmulator) -> None:
+    async with running_app(
+        emu,
+        CommandHandler("start", greet),
+        MessageHandler(filters.TEXT & ~filters.COMMAND, echo),
+    ):
+        first = emu.user_sends_text(CHAT, "/start")
+        call = await emu.wait_for_call_async("sendMessage", timeout=5)
+        assert call.ok
+        assert call.params["parse_mode"] == "HTML"
+        assert call.result["text"] == "Hi! Send a photo"
+        assert call.result["entities"] == [{"type": "bold", "offset": 0, "length": 3}]
+
+        since = emu.mark()
+        emu.user_sends_text(CHAT, "hello")
+        call = await emu.wait_for_call_async("sendMessage", since=since, timeout=5)
+        assert call.result["text"] == "echo: hello"
+
+    ids = [m["message_id"] for m in emu.messages_to(CHAT)]
+    assert ids == [first["message_id"] + 1, first["message_id"] + 3]
+
+
+async def test_album_keyboard_and_button_press(emu: BotAPIEmulator) -> None:
+    async with running_app(
+        emu, MessageHandler(filters.PHOTO, album), CallbackQueryHandler(on_button)
+    ):
+        incoming = emu.user_sends_photo(CHAT, image_bytes("white", (1600, 1200)))
+        assert [p["width"] for p in incoming["photo"]] == [90, 320, 800, 1280]
+
+        await emu.wait_for_call_async("sendChatAction", timeout=5)
+        group = await emu.wait_for_call_async("sendMediaGroup", timeout=5)
+        assert group.ok, group.error
+        assert len(group.files) == 3
+        assert [m["caption"] for m in group.result] == ["item 0", "item 1", "item 2"]
+        assert len({m["media_group_id"] for m in group.result}) == 1
+        assert all(m["photo"][-1]["width"] == 640 for m in group.result)
+
+        keyboard = await emu.wait_for_call_async(
+            "sendMessage", lambda c: "reply_markup" in c.params, timeout=5
+        )
+        message_id = keyboard.result["message_id"]
+        query_id = emu.user_presses_button(CHAT, message_id, "more")
+        edit = await emu.wait_for_call_async("editMessageText", timeout=5)
+        assert edit.result["text"] == "You chose more"
+        await emu.wait_for_call_async("answerCallbackQuery", timeout=5)
+
+    assert emu.answered_callback(query_id)
+    assert emu.callback_answer(query_id)["text"] == "noted"
+    edited = emu.messages_to(CHAT)[-1]
+    assert edited["message_id"] == message_id
+    assert "reply_markup" not in edited  # an edit without reply_markup drops the keyboard
+    with pytest.raises(ValueError, match="no button"):
+        emu.user_presses_button(CHAT, message_id, "more")
+
+
+async def test_bot_downloads_user_photo(emu: BotAPIEmulator) -> None:
+    async with running_app(emu, MessageHandler(filters.PHOTO, photo_size)):
+        incoming = emu.user_sends_photo(CHAT, image_bytes("purple", (500, 300), "JPEG"))
+        size = len(emu.file_bytes(incoming["photo"][-1]["file_id"]))
+        await emu.wait_for_call_async(
+            "sendMessage", lambda c: c.params["text"] == f"{size} bytes", timeout=5
+        )
+    download = emu.wait_for_call("downloadFile", timeout=0)
+    assert download.params["file_path"].startswith("photos/")
+
+
+async def test_returned_file_ids_can_be_resent(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        first = await bot.send_media_group(
+            CHAT, [InputMediaPhoto(image_bytes("red")), InputMediaPhoto(image_bytes("blue"))]
+        )
+        ids = [m.photo[-1].file_id for m in first]
+        since = emu.mark()
+        again = await bot.send_media_group(CHAT, [InputMediaPhoto(i) for i in ids])
+        assert [m.photo[-1].file_id for m in again] == ids
+        assert emu.calls[since].files == {}
+        single = await bot.send_photo(CHAT, ids[0], caption="again")
+        assert single.photo[-1].file_unique_id == first[0].photo[-1].file_unique_id
+
+        with rejected("wrong file identifier"):
+            await bot.send_media_group(
+                CHAT, [InputMediaPhoto(ids[0]), InputMediaPhoto("AgACAgNoSuchFile")]
+            )
+        url = "https://cdn.example/shirt.jpg"
+        emu.url_fetcher = {url: image_bytes("gray", (300, 400), "JPEG")}.__getitem__
+        by_url = await bot.send_media_group(CHAT, [InputMediaPhoto(url), InputMediaPhoto(ids[1])])
+        assert (by_url[0].photo[-1].width, by_url[0].photo[-1].height) == (300, 400)
+        with rejected("failed to get HTTP URL content"):
+            await bot.send_photo(CHAT, "https://cdn.example/missing.jpg")
+
+        document = emu.user_sends_document(CHAT, b"%PDF-1.4", "a.pdf", "application/pdf")
+        with rejected("type document as photo"):
+            await bot.send_photo(CHAT, document["document"]["file_id"])
+
+
+async def test_telegram_limits_are_enforced(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        ok_button = InlineKeyboardButton("ok", callback_data="x" * 64)
+        await bot.send_message(CHAT, "fits", reply_markup=InlineKeyboardMarkup([[ok_button]]))
+        too_long = InlineKeyboardButton("no", callback_data="x" * 65)
+        with rejected("BUTTON_DATA_INVALID"):
+            await bot.send_message(CHAT, "x", reply_markup=InlineKeyboardMarkup([[too_long]]))
+        with rejected("message is too long"):
+            await bot.send_message(CHAT, "x" * 4097)
+        # The limit applies to the text after entity parsing.
+        await bot.send_message(CHAT, f"<b>{'x' * 4096}</b>", parse_mode=ParseMode.HTML)
+        with rejected("caption is too long"):
+            await bot.send_photo(CHAT, image_bytes("red"), caption="c" * 1025)
+        with rejected("2-10 items"):
+            await bot.send_media_group(CHAT, [InputMediaPhoto(image_bytes("red"))])
+        with rejected("too many messages"):
+            await bot.send_media_group(CHAT, [InputMediaPhoto(image_bytes("red"))] * 11)
+        with rejected("chat not found"):
+            await bot.send_message(999, "nobody here")
+        with rejected("can't parse entities"):
+            await bot.send_message(CHAT, "<b>unclosed", parse_mode=ParseMode.HTML)
+        with rejected("Character '.' is reserved"):
+            await bot.send_message(CHAT, "Hello.", parse_mode=ParseMode.MARKDOWN_V2)
+
+
+async def test_parse_modes_produce_telegram_entities(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        html = await bot.send_message(
+            CHAT,
+            '<b>Top</b> &amp; <a href="https://shop/1">jeans</a> 😀 <i>x</i>',
+            parse_mode=ParseMode.HTML,
+        )
+        assert html.text == "Top & jeans 😀 x"
+        assert [(e.type, e.offset, e.length) for e in html.entities] == [
+            ("bold", 0, 3),
+            ("text_link", 6, 5),
+            ("italic", 15, 1),  # 😀 is 2 UTF-16 units
+        ]
+        assert html.entities[1].url == "https://shop/1"
+        markdown = await bot.send_message(CHAT, r"*Size* M\.", parse_mode=ParseMode.MARKDOWN_V2)
+        assert (markdown.text, markdown.entities[0].type) == ("Size M.", "bold")
+
+
+async def test_edit_errors_match_telegram(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        sent = await bot.send_message(CHAT, "v1")
+        with rejected("message to edit not found"):
+            await bot.edit_message_text("v2", chat_id=CHAT, message_id=sent.message_id + 50)
+        with rejected("message is not modified"):
+            await bot.edit_message_text("v1", chat_id=CHAT, message_id=sent.message_id)
+        edited = await bot.edit_message_text("v2", chat_id=CHAT, message_id=sent.message_id)
+        assert edited.text == "v2"
+        assert edited.edit_date is not None
+        with rejected("can't be edited"):
+            await bot.edit_message_text("v3", chat_id=CHAT, message_id=1)  # the user's "hi"
+        emu.user_blocks_bot(CHAT)
+        with pytest.raises(Forbidden, match="blocked"):
+            await bot.send_message(CHAT, "still there?")
+
+
+async def test_get_file_size_limit(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        small = emu.user_sends_document(CHAT, b"a,b\n1,2\n", "t.csv", "text/csv")
+        small_file = await bot.get_file(small["document"]["file_id"])
+        assert small_file.file_path.endswith(".csv")
+        assert await small_file.download_as_bytearray() == b"a,b\n1,2\n"
+
+        big = emu.user_sends_document(
+            CHAT, bytes(MAX_GETFILE_BYTES + 1), "big.bin", "application/octet-stream"
+        )
+        with rejected("file is too big"):
+            await bot.get_file(big["document"]["file_id"])
+        with rejected("invalid file_id"):
+            await bot.get_file("nope")
+
+
+async def test_other_update_kinds_reach_the_bot(emu: BotAPIEmulator) -> None:
+    emu.user_sends_sticker(CHAT)
+    emu.user_sends_video(CHAT)
+    async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+        sticker, video = await bot.get_updates(timeout=0)
+    assert sticker.message.sticker.width == 512
+    assert video.message.video.mime_type == "video/mp4"
+    assert video.message.message_id == sticker.message.message_id + 1
+
+
+def test_long_poll_wakes_up_on_new_update(emu: BotAPIEmulator) -> None:
+    url = f"{emu.base_url}{TOKEN}/getUpdates"
+    threading.Timer(0.3, emu.user_sends_text, (CHAT, "ping")).start()
+    started = time.monotonic()
+    updates = httpx.post(url, json={"timeout": 10}, timeout=15).json()["result"]
+    assert time.monotonic() - started < 2
+    assert [u["message"]["text"] for u in updates] == ["ping"]
+
+    # Unconfirmed updates come again; confirming by offset drops them.
+    again = httpx.post(url, json={"timeout": 0}).json()["result"]
+    assert again == updates
+    offset = updates[0]["update_id"] + 1
+    started = time.monotonic()
+    assert httpx.post(url, json={"offset": offset, "timeout": 0.5}).json()["result"] == []
+    assert time.monotonic() - started >= 0.45
+
+    # allowed_updates is remembered; updates of other kinds are never delivered.
+    emu.user_sends_text(CHAT, "filtered out")
+    assert httpx.post(url, json={"allowed_updates": ["callback_query"]}).json()["result"] == []
+    emu.user_sends_text(CHAT, "still filtered")
+    assert httpx.post(url, json={}).json()["result"] == []
+
+
+def test_newer_poll_terminates_older_one(emu: BotAPIEmulator) -> None:
+    url = f"{emu.base_url}{TOKEN}/getUpdates"
+    replies: list[httpx.Response] = []
+    first = threading.Thread(
+        target=lambda: replies.append(httpx.post(url, data={"timeout": "5"}, timeout=10))
+    )
+    first.start()
+    time.sleep(0.3)  # let the first poll start waiting
+    httpx.post(url, data={"timeout": "0"})
+    first.join(timeout=5)
+    assert replies[0].status_code == 409
+    assert "terminated by other getUpdates" in replies[0].json()["description"]
+
+
+def test_all_request_encodings(emu: BotAPIEmulator) -> None:
+    emu.user_sends_text(CHAT, "hi")
+    api = f"{emu.base_url}{TOKEN}"
+    keyboard = '{"inline_keyboard": [[{"text": "a", "callback_data": "1"}]]}'
+    httpx.post(f"{api}/sendMessage", json={"chat_id": CHAT, "text": "json"})
+    httpx.post(
+        f"{api}/sendMessage", data={"chat_id": str(CHAT), "text": "7", "reply_markup": keyboard}
+    )
+    httpx.get(f"{api}/SENDMESSAGE", params={"chat_id": CHAT, "text": "query"})
+    png = image_bytes("orange")  # PNG signature contains \r\n, a multipart round-trip check
+    httpx.post(f"{api}/sendPhoto", data={"chat_id": str(CHAT)}, files={"photo": ("p.png", png)})
+
+    calls = [c for c in emu.calls if c.method != "getUpdates"]
+    assert [c.params["text"] for c in calls[:3]] == ["json", "7", "query"]
+    assert all(c.params["chat_id"] == CHAT and c.ok for c in calls)
+    assert calls[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "1"
+    assert calls[3].files["photo"] == png
+
+    assert httpx.post(f"{emu.base_url}1:WRONG/getMe").status_code == 401
+    assert httpx.post(f"{api}/noSuchMethod").status_code == 404
+
+
+async def test_wrong_token_is_rejected_like_telegram(emu: BotAPIEmulator) -> None:
+    with pytest.raises(InvalidToken):
+        async with Bot("654321:OTHER", base_url=emu.base_url):
+            pass
+
+
+def test_wait_for_call_timeout_explains_what_happened(emu: BotAPIEmulator) -> None:
+    emu.user_sends_text(CHAT, "hi")
+    httpx.post(f"{emu.base_url}{TOKEN}/sendMessage", json={"chat_id": 7, "text": "lost"})
+    with pytest.raises(AssertionError) as failure:
+        emu.wait_for_call("sendPhoto", timeout=0.1)
+    report = str(failure.value)
+    assert "never called getUpdates" in report
+    assert "sendMessage" in report
+    assert "chat not found" in report
+
+
+def test_run_polling_in_another_process(emu: BotAPIEmulator, tmp_path: Path) -> None:
+    script = tmp_path / "bot.py"
+    script.write_text(
+        "import sys\n"
+        "from telegram.ext import ApplicationBuilder, MessageHandler, filters\n"
+        "async def shout(update, context):\n"
+        "    await update.message.reply_text(update.message.text.upper())\n"
+        "token, base_url, base_file_url = sys.argv[1:]\n"
+        "app = ApplicationBuilder().token(token).base_url(base_url)"
+        ".base_file_url(base_file_url).build()\n"
+        "app.add_handler(MessageHandler(filters.TEXT, shout))\n"
+        "app.run_polling(poll_interval=0, timeout=1)\n"
+    )
+    bot = subprocess.Popen(
+        [sys.executable, str(script), TOKEN, emu.base_url, emu.base_file_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        emu.user_sends_text(CHAT, "quiet")
+        reply: ApiCall = emu.wait_for_call("sendMessage", timeout=10)
+        assert reply.result["text"] == "QUIET"
+    finally:
+        bot.send_signal(signal.SIGINT)
+        output = bot.communicate(timeout=10)[0].decode()
+    assert bot.returncode == 0, output
