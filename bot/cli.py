@@ -199,3 +199,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(stats())
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
