@@ -93,7 +93,7 @@ def build_application(settings: Settings) -> Application:
     async def post_init(application: Application) -> None:
         recommender = await open_recommender(settings)
         application.bot_data["recommender"] = recommender
-        application.create_task(recommender.embedder.warm_up(), name="warm-up")
+        application.create_task(recommender.embedder.load(), name="warm-up")
         if await recommender.catalog.count_items() == 0:
             application.create_task(load_configured_catalog(recommender, settings))
         await application.bot.set_my_commands(COMMANDS)

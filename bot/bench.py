@@ -47,7 +47,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[s
 
     recommender = await open_recommender(settings)
     try:
-        await recommender.embedder.warm_up()
+        await recommender.embedder.load()
         report = await recommender.ingest(args.styles, args.images)
         stored = await recommender.catalog.all_items()
         sample = random.Random(args.seed).sample(

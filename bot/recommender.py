@@ -175,6 +175,11 @@ class Recommender:
     async def _matches(
         self, index: VectorIndex, vector: np.ndarray, *, count: int, exclude: tuple[int, ...] = ()
     ) -> list[Match]:
-        hits = index.search(vector, count, exclude=set(exclude))
+        """Best ``count`` hits that still have a catalog row.
+
+        While a reindex commits, the index being served may still hold items the new catalog
+        dropped; asking the index for spare hits keeps the page full anyway.
+        """
+        hits = index.search(vector, 2 * count, exclude=set(exclude))
         items = await self.catalog.get_items([key for key, _ in hits])
-        return [Match(items[key], score) for key, score in hits if key in items]
+        return [Match(items[key], score) for key, score in hits if key in items][:count]

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     embedding_backbone: str = Field("efficientnet_lite0", alias="EMBEDDING_BACKBONE")
     embedding_weights: Path | None = Field(None, alias="EMBEDDING_WEIGHTS")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")
-    embedding_batch_size: int = Field(32, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
+    embedding_batch_size: int = Field(8, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
 
     results_per_page: int = Field(5, ge=2, le=10, alias="RESULTS_PER_PAGE")
     max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, alias="MAX_IMAGE_BYTES")
