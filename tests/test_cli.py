@@ -1,0 +1,102 @@
+"""The ``wardrobe`` CLI, including the ``search --json`` contract other tools rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.catalog_factory import jpeg_bytes, photo_of, write_catalog
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("cli")
+    products = write_catalog(root / "catalog")
+    data = root / "data"
+    code = main(
+        ["--data-dir", str(data), "ingest", "--styles", str(root / "catalog" / "styles.csv"),
+         "--images", str(root / "catalog" / "images")]
+    )  # fmt: skip
+    assert code == 0
+    return {"root": root, "data": data, "products": products}
+
+
+@pytest.fixture(autouse=True)
+def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run from an empty directory so a developer's .env cannot change the test."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("WARDROBE_DATA_DIR", "CATALOG_STYLES_CSV", "CATALOG_IMAGES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_search_json_contract(ingested: dict, capsys: pytest.CaptureFixture) -> None:
+    root = ingested["root"]
+    red = root / "red-dress.jpg"
+    red.write_bytes(jpeg_bytes(photo_of("Dresses", "Red")))
+    shoe = root / "shoe.png"
+    photo_of("Casual Shoes", "Black").save(shoe)
+    capsys.readouterr()
+    code = main(["--data-dir", str(ingested["data"]), "search", "--json", "--top", "3",
+                 str(red), str(shoe)])  # fmt: skip
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["query"] == str(red) and second["query"] == str(shoe)
+    ids = {product.id: product for product in ingested["products"]}
+    for record in (first, second):
+        results = record["results"]
+        assert len(results) == 3
+        assert all(isinstance(result["id"], str) and result["id"] in ids for result in results)
+        assert all(isinstance(result["score"], float) for result in results)
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+        assert {"name", "article_type", "base_colour"} <= set(results[0])
+        assert "image_path" not in results[0]
+    assert ids[first["results"][0]["id"]].article_type == "Dresses"
+    assert ids[second["results"][0]["id"]].article_type == "Casual Shoes"
+
+
+def test_search_reports_unreadable_images_and_continues(
+    ingested: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(photo_of("Tshirts", "Green")))
+    capsys.readouterr()
+    code = main(["--data-dir", str(ingested["data"]), "search", "--json",
+                 str(bad), str(tmp_path / "missing.jpg"), str(good)])  # fmt: skip
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [bool(record["results"]) for record in records] == [False, False, True]
+    assert "error" in records[0] and "error" in records[1] and "error" not in records[2]
+
+
+def test_search_on_an_empty_catalog_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg_bytes(photo_of("Tshirts", "Red")))
+    code = main(["--data-dir", str(tmp_path / "empty"), "search", str(image)])
+    assert code == 2
+    assert "wardrobe ingest" in capsys.readouterr().err
+
+
+def test_ingest_without_a_source_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--data-dir", str(tmp_path), "ingest"]) == 2
+    assert "--styles" in capsys.readouterr().err
+    assert main(["--data-dir", str(tmp_path), "ingest", "--styles", "nope.csv",
+                 "--images", str(tmp_path)]) == 2  # fmt: skip
+    assert "not found" in capsys.readouterr().err
+
+
+def test_run_without_a_token_explains_how_to_get_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    assert main(["--data-dir", str(tmp_path), "run"]) == 2
+    assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
