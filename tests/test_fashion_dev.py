@@ -1,0 +1,65 @@
+"""``wardrobe ingest`` + ``wardrobe search`` on a slice of the real Fashion Product Images sample.
+
+Skipped when ../shared/fashion-dev is absent (the core suite never needs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+FASHION_DEV = Path(__file__).resolve().parents[2] / "shared" / "fashion-dev"
+SLICE = 400
+
+pytestmark = [
+    pytest.mark.fashion,
+    pytest.mark.skipif(not (FASHION_DEV / "styles.csv").is_file(), reason="no fashion-dev data"),
+]
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The first SLICE rows of styles.csv, ingested into a scratch data dir."""
+    root = tmp_path_factory.mktemp("fashion")
+    with (FASHION_DEV / "styles.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:SLICE]
+    styles = root / "styles.csv"
+    with styles.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    data = root / "data"
+    assert main(["--data-dir", str(data), "ingest", "--styles", str(styles),
+                 "--images", str(FASHION_DEV / "images")]) == 0  # fmt: skip
+    return {"data": data, "rows": {row["id"]: row for row in rows}}
+
+
+def test_search_finds_the_item_itself_and_items_of_its_type(
+    sliced: dict, capsys: pytest.CaptureFixture
+) -> None:
+    rows = sliced["rows"]
+    queries = list(rows)[::10]
+    capsys.readouterr()
+    images = [str(FASHION_DEV / "images" / f"{item_id}.jpg") for item_id in queries]
+    code = main(["--data-dir", str(sliced["data"]), "search", "--json", "--top", "6", *images])
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == len(queries)
+    found_self, same_type = 0, []
+    for item_id, record in zip(queries, records, strict=True):
+        ids = [result["id"] for result in record["results"]]
+        scores = dict(zip(ids, (result["score"] for result in record["results"]), strict=True))
+        # The catalog holds a few byte-identical photos under different ids: "itself" may be
+        # second behind its twin, but always with a near-perfect score.
+        found_self += scores.get(item_id, 0.0) > 0.99
+        others = [other for other in ids if other != item_id][:5]
+        wanted = rows[item_id]["articleType"]
+        same_type.append(sum(rows[other]["articleType"] == wanted for other in others) / 5)
+    assert found_self == len(queries), "a catalog image must find itself"
+    precision = sum(same_type) / len(same_type)
+    assert precision > 0.6, f"articleType P@5 {precision:.2f} on a {SLICE}-item slice"
