@@ -131,7 +131,7 @@ def add_handlers(application: Application) -> None:
     application.add_handler(MessageHandler(filters.PHOTO, handlers.photo))
     application.add_handler(MessageHandler(filters.Document.ALL, handlers.image_document))
     application.add_handler(CallbackQueryHandler(handlers.results_button))
-    application.add_handler(MessageHandler(filters.ALL, handlers.help_command))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, handlers.help_command))
     application.add_error_handler(handlers.error_handler)
 
 

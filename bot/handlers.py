@@ -8,8 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from telegram import Message, PhotoSize, Update
-from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
@@ -77,21 +77,13 @@ async def _search_file(
 ) -> None:
     limit = _settings(context).max_image_bytes
     if file_size and file_size > limit:
-        await message.reply_text(
-            replies.TOO_LARGE.format(
-                size=replies.human_size(file_size), limit=replies.human_size(limit)
-            )
-        )
+        await _say_too_large(message, replies.human_size(file_size), limit)
         return
     async with chat_action(context, message.chat_id):
-        telegram_file = await context.bot.get_file(file_id)
-        data = bytes(await telegram_file.download_as_bytearray())
-        if len(data) > limit:
-            await message.reply_text(
-                replies.TOO_LARGE.format(
-                    size=replies.human_size(len(data)), limit=replies.human_size(limit)
-                )
-            )
+        data = await _download(context, file_id)
+        if data is None or len(data) > limit:
+            size = "over 20 MB" if data is None else replies.human_size(len(data))
+            await _say_too_large(message, size, limit)
             return
         try:
             page = await _recommender(context).search_image(data, message.chat_id)
@@ -102,6 +94,21 @@ async def _search_file(
             await message.reply_text(replies.CATALOG_EMPTY)
             return
         await _reply_with_page(message.chat_id, context, page, empty_text=replies.NO_MATCHES)
+
+
+async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytes | None:
+    """The file's bytes, or None when Telegram refuses it for size (bots get at most 20 MB)."""
+    try:
+        telegram_file = await context.bot.get_file(file_id)
+    except BadRequest as error:
+        if "too big" in str(error).lower():
+            return None
+        raise
+    return bytes(await telegram_file.download_as_bytearray())
+
+
+async def _say_too_large(message: Message, size: str, limit: int) -> None:
+    await message.reply_text(replies.TOO_LARGE.format(size=size, limit=replies.human_size(limit)))
 
 
 async def results_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -168,6 +175,4 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(
-                update.effective_chat.id, replies.FAILED, parse_mode=ParseMode.HTML
-            )
+            await context.bot.send_message(update.effective_chat.id, replies.FAILED)

@@ -52,7 +52,7 @@ class VectorIndex:
 
     def save(self, path: Path) -> None:
         """Write atomically (temp file + rename) so a crash never leaves a half-written index."""
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # the CLI and the bot may both save
         self._index.save(str(tmp))
         os.replace(tmp, path)
 

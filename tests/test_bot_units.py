@@ -1,0 +1,76 @@
+"""Small pure pieces of the bot: captions, keyboards, photo-size choice, settings."""
+
+from __future__ import annotations
+
+import pytest
+from telegram import PhotoSize
+
+from bot import replies
+from bot.handlers import pick_photo_size
+from bot.settings import Settings
+from storage.models import CatalogItem
+
+
+def test_caption_escapes_html_and_only_links_web_urls() -> None:
+    item = CatalogItem(
+        id="1", name="Tee <b>&</b> co", image_path="x", article_type="Tshirts",
+        base_colour="Red", gender="Men", price="19.99 EUR", url="https://shop.example/1?a=1&b=2",
+    )  # fmt: skip
+    text = replies.caption(3, item)
+    assert text.startswith("<b>3. Tee &lt;b&gt;&amp;&lt;/b&gt; co</b>")
+    assert "Tshirts · Red · Men" in text
+    assert '19.99 EUR · <a href="https://shop.example/1?a=1&amp;b=2">' in text
+    sneaky = CatalogItem(id="2", name="x", image_path="x", url="javascript:alert(1)")
+    assert "href" not in replies.caption(1, sneaky)
+
+
+def test_caption_is_cut_to_telegrams_limit() -> None:
+    item = CatalogItem(id="1", name="n" * 5000, image_path="x")
+    assert len(replies.caption(1, item)) <= 1024
+
+
+def test_keyboard_has_item_buttons_and_more_within_64_bytes() -> None:
+    keyboard = replies.results_keyboard(2**62, [2**62 + i for i in range(5)])
+    rows = keyboard.inline_keyboard
+    assert [button.text for button in rows[0]] == ["1", "2", "3", "4", "5"]
+    assert rows[1][0].text == "More like this"
+    assert all(len(b.callback_data.encode()) <= 64 for row in rows for b in row)
+
+
+def _size(width: int, height: int) -> PhotoSize:
+    return PhotoSize(f"id{width}", f"u{width}", width, height)
+
+
+def test_pick_photo_size_prefers_the_smallest_big_enough() -> None:
+    sizes = (_size(90, 67), _size(320, 240), _size(800, 600), _size(1280, 960))
+    assert pick_photo_size(sizes).width == 1280  # 600 < 640 on the short side
+    assert pick_photo_size((_size(90, 90), _size(800, 800), _size(1280, 1280))).width == 800
+    assert pick_photo_size((_size(90, 90), _size(320, 320))).width == 320
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADMIN_IDS", "1, 2 3")
+    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:8081/bot")
+    monkeypatch.setenv("EMBEDDING_WEIGHTS", "")
+    monkeypatch.delenv("TELEGRAM_BASE_FILE_URL", raising=False)
+    settings = Settings()
+    assert settings.admin_ids == {1, 2, 3}
+    assert settings.file_base_url == "http://127.0.0.1:8081/file/bot"
+    assert settings.embedding_weights is None
+    monkeypatch.setenv("TELEGRAM_BASE_FILE_URL", "http://files.local/file/bot")
+    assert Settings().file_base_url == "http://files.local/file/bot"
+
+
+def test_settings_read_dotenv_and_reject_nonsense(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESULTS_PER_PAGE", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:abc\nRESULTS_PER_PAGE=7\n")
+    settings = Settings()
+    assert settings.telegram_bot_token == "123:abc" and settings.results_per_page == 7
+    monkeypatch.setenv("RESULTS_PER_PAGE", "11")  # Telegram albums hold at most 10
+    with pytest.raises(ValueError):
+        Settings()
