@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     stats.set_defaults(handler=_stats)
 
     from bot.bench import add_bench_parser
+    from bot.evaluate import add_evaluate_parser
 
     add_bench_parser(commands)
+    add_evaluate_parser(commands)
     return parser
 
 
