@@ -86,10 +86,11 @@ def simulate_phone_photo(
 
     The item is cut out with :func:`packshot_mask`, scaled to cover roughly 30–85 % of the
     frame, rotated (±30°, sometimes 90°), tilted in perspective and shifted (sometimes partly
-    out of the frame), laid on a bed sheet, wood, fabric, tiles, a carpet or a wall (then
-    sometimes on a hanger), or on one of ``distractors`` (other photos, blurred), with a drop
-    shadow, uneven light, a white-balance cast, defocus or motion blur, sensor noise and JPEG
-    compression at quality 30–85. The same ``rng`` state gives the same photo.
+    out of the frame), laid on a bed sheet, wood, fabric, tiles or a carpet, held upright
+    against a wall (on a hanger when its shape allows), or in front of one of ``distractors``
+    (other photos, blurred), with a drop shadow, uneven light, a white-balance cast, defocus
+    or motion blur, sensor noise and JPEG compression at quality 30–85. The same ``rng``
+    state gives the same photo.
 
     Rendering happens at :data:`_WORK_SHORT_SIDE` pixels on the short side and is scaled up at
     the end: the embedders look at 224 pixels anyway, and it costs a quarter of full size.
@@ -99,7 +100,7 @@ def simulate_phone_photo(
     work = (max(1, round(width * scale)), max(1, round(height * scale)))
     noise = np.random.default_rng(rng.getrandbits(64))
     garment, alpha = _cut_out(packshot)
-    hanging = rng.random() < 0.2
+    hanging = rng.random() < 0.2  # upright against a wall or a door
     background = (
         _distractor_background(rng, rng.choice(distractors), work)
         if distractors and not hanging and rng.random() < 0.25
@@ -107,7 +108,7 @@ def simulate_phone_photo(
     )
     _shade_garment(rng, noise, garment)
     layer, box = _place(rng, garment, alpha, work, hanging)
-    if hanging:
+    if hanging and _hangable(alpha):
         _draw_hanger(rng, background, box)
     _cast_shadow(rng, background, layer, box)
     background.paste(layer, box[:2], layer)
@@ -129,6 +130,17 @@ def _cut_out(packshot: Image.Image) -> tuple[Image.Image, Image.Image]:
     # still the item's colour and no white from the packshot leaks into the photo.
     inner = Image.fromarray(_erode(np.asarray(mask.crop(box)) > 0, 1).astype(np.uint8) * 255)
     return rgb.crop(box), inner.filter(ImageFilter.BoxBlur(1))
+
+
+def _hangable(alpha: Image.Image) -> bool:
+    """Shaped like something that hangs on a hanger (taller than wide, as wide at the top as
+    anywhere: trousers, a flat-laid shirt or dress), not shoes, bags or a model's head."""
+    rows = np.asarray(alpha) > 127
+    widths = rows.sum(axis=1)
+    if rows.shape[0] < 1.2 * rows.shape[1] or widths.max() == 0:
+        return False
+    shoulders = widths[: max(1, rows.shape[0] // 5)].max()
+    return bool(shoulders >= 0.85 * widths.max())
 
 
 def _smooth_noise(
