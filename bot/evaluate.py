@@ -205,7 +205,8 @@ def phone_photos(
     from embeddings.phone import simulate_phone_photo
 
     ordered = sorted(items, key=lambda item: item.id)
-    chosen = random.Random(seed).sample(ordered, min(count or len(ordered), len(ordered)))
+    wanted = len(ordered) if count is None else min(count, len(ordered))
+    chosen = random.Random(seed).sample(ordered, wanted)
     photos = []
     for item in tqdm(
         chosen, desc="phone photos", unit="img", file=sys.stderr, disable=not progress

@@ -155,6 +155,7 @@ def test_phone_photos_depend_on_seed_and_item_only(tmp_path: Path) -> None:
     everything = dict(phone_photos(items, None, seed=3))
     few = phone_photos(items, 5, seed=3)
     assert len(everything) == len(items) and len(few) == 5
+    assert phone_photos(items, 0, seed=3) == []
     for photo_item, data in few:
         assert everything[photo_item] == data
     other_seed = dict(phone_photos(items, None, seed=4))
