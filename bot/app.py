@@ -41,6 +41,7 @@ def make_embedder(settings: Settings) -> AsyncEmbedder:
         Embedder(
             settings.embedding_backbone,
             settings.embedding_weights,
+            trained=settings.trained_model_path(),
             device=settings.device(),
             batch_size=settings.embedding_batch_size,
         )

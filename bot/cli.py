@@ -1,4 +1,5 @@
-"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, bench).
+"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, bench,
+train).
 
 ``wardrobe search --json`` prints one JSON object per query image per line:
 ``{"query": "<path>", "results": [{"id": "<product id>", "score": <float>, "name": ...}]}``,
@@ -72,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from bot.bench import add_bench_parser
     from bot.evaluate import add_evaluate_parser
+    from bot.train import add_train_parser
 
     add_bench_parser(commands)
     add_evaluate_parser(commands)
+    add_train_parser(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
 
     embedding_backbone: str = Field("efficientnet_lite0", alias="EMBEDDING_BACKBONE")
     embedding_weights: Path | None = Field(None, alias="EMBEDDING_WEIGHTS")
+    embedding_trained: str = Field("auto", alias="EMBEDDING_TRAINED")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")
     embedding_batch_size: int = Field(8, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
 
@@ -57,6 +58,17 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
+
+    def trained_model_path(self) -> Path | None:
+        """The `wardrobe train` weights to embed with: ``auto`` = ``<data dir>/trained-model.pt``
+        when it exists, ``none`` = the plain backbone, anything else a path."""
+        value = self.embedding_trained.strip()
+        if value.lower() in ("", "none"):
+            return None
+        if value.lower() == "auto":
+            path = self.data_dir / "trained-model.pt"
+            return path if path.is_file() else None
+        return Path(value)
 
     def device(self) -> str:
         """``auto`` means the GPU when torch sees one, else the CPU."""

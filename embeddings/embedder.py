@@ -19,6 +19,7 @@ from torchvision.transforms import InterpolationMode
 
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
+from .trained import TrainedModelInfo, load_trained, read_trained_info
 
 _T = TypeVar("_T")
 
@@ -36,16 +37,20 @@ class Embedder:
         backbone: str = DEFAULT_BACKBONE,
         weights: str | Path | None = None,
         *,
+        trained: str | Path | None = None,
         device: str = "cpu",
         batch_size: int = 32,
         torch_threads: int | None = None,
     ) -> None:
+        """``trained``: a weights file from ``wardrobe train`` (it replaces the backbone's
+        pooled features by the fine-tuned embedding; ``weights`` must then be None)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be at least 1, got {torch_threads}")
         self.spec = get_backbone_spec(backbone)
         self.weights = None if weights is None else check_weights_path(weights)
+        self.trained: TrainedModelInfo | None = None
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.torch_threads = torch_threads
@@ -54,6 +59,10 @@ class Embedder:
         self.model_name: str = (
             self.spec.name if self.weights is None else f"{self.spec.name}@{self.weights.stem}"
         )
+        if trained is not None:
+            self.trained = self._trained_info(trained)
+            self.dim = self.trained.dim
+            self.model_name = self.trained.model_name
         prep = self.spec.preprocessing
         self._interpolation = InterpolationMode(prep.interpolation)
         self._mean = list(prep.mean)
@@ -78,10 +87,27 @@ class Embedder:
             if self.torch_threads is not None:
                 # Process-wide torch setting: it caps the intra-op pool for every model.
                 torch.set_num_threads(self.torch_threads)
-            model, _ = load_backbone(self.spec.name, self.weights)
+            if self.trained is not None:
+                model: nn.Module = load_trained(self.trained.path)[0]
+            else:
+                model, _ = load_backbone(self.spec.name, self.weights)
             # channels_last (NHWC) lets oneDNN pick its fast CPU convolutions: ~1.6x faster
             # for EfficientNet-Lite0 on the 2-core target; inputs follow in embed().
             self._model = model.to(self.device, memory_format=torch.channels_last)
+
+    def _trained_info(self, path: str | Path) -> TrainedModelInfo:
+        info = read_trained_info(path)
+        if self.weights is not None:
+            raise ValueError(
+                f"Trained model {str(info.path)!r} already holds all weights: "
+                "unset EMBEDDING_WEIGHTS or EMBEDDING_TRAINED."
+            )
+        if info.backbone != self.spec.name:
+            raise ValueError(
+                f"Trained model {str(info.path)!r} was trained from {info.backbone!r}, "
+                f"not from the configured backbone {self.spec.name!r}."
+            )
+        return info
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """(3, crop, crop) float tensor, the same transform the backbone's weights expect.

@@ -1,0 +1,118 @@
+"""``wardrobe train``: fine-tune the embedding on the catalog's own images and labels.
+
+The catalog source is read here (``storage`` is off limits to ``embeddings``); the training
+itself is :func:`embeddings.training.train`. The weights land in the data directory, where the
+bot and ``wardrobe ingest`` pick them up (``EMBEDDING_TRAINED=auto``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from embeddings.training import TrainItem
+
+
+def add_train_parser(commands: argparse._SubParsersAction) -> None:
+    # Options left out keep embeddings.training.TrainConfig's defaults (the measured recipe);
+    # importing it here would load torch for every `wardrobe` command.
+    train = commands.add_parser(
+        "train", help="fine-tune the embedding model on the catalog (train split only)"
+    )
+    train.add_argument("--styles", type=Path, help="styles.csv (default: $CATALOG_STYLES_CSV)")
+    train.add_argument("--images", type=Path, help="image folder (default: $CATALOG_IMAGES_DIR)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the last epoch's checkpoint"
+    )
+    train.add_argument(
+        "--device", help="auto (GPU when present), cpu, cuda … (default: $EMBEDDING_DEVICE)"
+    )
+    train.add_argument(
+        "--unfreeze-blocks",
+        type=int,
+        help="trailing MBConv blocks fine-tuned together with the head conv",
+    )
+    train.add_argument("--dim", type=int, help="embedding size")
+    train.add_argument("--batch-size", type=int, help="items per step (two views each)")
+    train.add_argument(
+        "--phone-views",
+        type=int,
+        help="simulated phone photos per item, computed once and reused across epochs",
+    )
+    train.add_argument(
+        "--no-colour-tap",
+        dest="colour_tap",
+        action="store_false",
+        default=None,
+        help="pool only the last feature map (no early-layer colour features)",
+    )
+    train.add_argument("--lr", type=float, help="learning rate of the new layers")
+    train.add_argument("--backbone-lr", type=float, help="learning rate of the unfrozen blocks")
+    train.set_defaults(handler=_train)
+
+
+_CONFIG_OPTIONS = (
+    "epochs", "seed", "batch_size", "unfreeze_blocks", "dim", "phone_views", "colour_tap", "lr",
+    "backbone_lr",
+)  # fmt: skip
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import CliError
+    from embeddings.training import TrainConfig, TrainingError, train
+
+    styles = args.styles or settings.catalog_styles_csv
+    images = args.images or settings.catalog_images_dir
+    if styles is None or images is None:
+        raise CliError("give --styles and --images (or set CATALOG_STYLES_CSV/CATALOG_IMAGES_DIR)")
+    try:
+        given = {name: getattr(args, name) for name in _CONFIG_OPTIONS}
+        config = TrainConfig(
+            backbone=settings.embedding_backbone,
+            **{name: value for name, value in given.items() if value is not None},
+        )
+        items, skipped = _read_items(styles, images)
+        result = train(
+            items,
+            settings.data_dir,
+            config,
+            resume=args.resume,
+            device=args.device or settings.embedding_device,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+    except (TrainingError, ValueError) as error:
+        raise CliError(str(error)) from None
+    info = result.info
+    print(
+        f"trained {info.model_name} ({info.dim}-d) on {result.train_items} items "
+        f"({skipped} catalog rows unusable) for {result.epochs} epochs: "
+        f"{result.cache_seconds:.0f} s caching features + {result.train_seconds:.0f} s training"
+    )
+    print(f"wrote {info.path}")
+    print("re-embed the catalog with it: wardrobe ingest (or /reindex in the bot)")
+    return 0
+
+
+def _read_items(styles: Path, images: Path) -> tuple[list[TrainItem], int]:
+    """Catalog rows as training items, and how many rows could not be used."""
+    from embeddings.training import LABEL_FIELDS, TrainItem
+    from storage.source import CatalogSourceError, read_styles
+
+    items, skipped = [], 0
+    try:
+        for row in read_styles(styles, images):
+            if row.item is None:
+                skipped += 1
+                continue
+            labels = {name: getattr(row.item, name) for name in LABEL_FIELDS}
+            items.append(TrainItem(row.item.id, Path(row.item.image_path), labels))
+    except CatalogSourceError as error:
+        raise ValueError(str(error)) from None
+    return items, skipped

@@ -1,0 +1,223 @@
+"""``wardrobe train``: the training loop, its weights file, resuming, and the Embedder using it.
+
+Tiny runs on the synthetic catalog (a few steps, small batches, one phone view): they check
+the mechanics, not the quality, which is measured on fashion-dev in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bot.app import make_embedder
+from bot.cli import main
+from bot.settings import Settings
+from embeddings import Embedder
+from embeddings.splits import is_held_out
+from embeddings.trained import EmbeddingNet, load_trained, read_trained_info
+from embeddings.training import (
+    CHECKPOINT_FILE,
+    TRAINED_MODEL_FILE,
+    Objective,
+    TrainConfig,
+    TrainingError,
+    TrainItem,
+    label_vocabularies,
+    make_optimizer,
+    train,
+    training_items,
+)
+from tests.catalog_factory import garment_image, write_catalog
+
+TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)
+
+
+@pytest.fixture(autouse=True)
+def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run from an empty directory so a developer's .env cannot change the test."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("WARDROBE_DATA_DIR", "EMBEDDING_TRAINED", "EMBEDDING_WEIGHTS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def catalog_items(root: Path) -> list[TrainItem]:
+    products = write_catalog(root)
+    return [
+        TrainItem(
+            product.id,
+            root / "images" / f"{product.id}.jpg",
+            {"article_type": product.article_type, "base_colour": product.colour, "gender": "Men"},
+        )
+        for product in products
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One `wardrobe train` run on a catalog whose held-out images are not even images."""
+    root = tmp_path_factory.mktemp("train")
+    items = catalog_items(root / "catalog")
+    held_out = [item for item in items if is_held_out(item.id)]
+    assert held_out, "the synthetic catalog should have held-out items"
+    for item in held_out:
+        item.image_path.write_bytes(b"not an image: training must never open held-out items")
+    data = root / "data"
+    code = main(
+        ["--data-dir", str(data), "train", "--styles", str(root / "catalog" / "styles.csv"),
+         "--images", str(root / "catalog" / "images"), "--epochs", "1", "--batch-size", "8",
+         "--dim", "32", "--phone-views", "1", "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    return {"root": root, "data": data, "items": items, "held_out": held_out}
+
+
+def test_training_items_never_include_held_out_ones(tmp_path: Path) -> None:
+    items = catalog_items(tmp_path)
+    kept = training_items(items)
+    assert {item.id for item in kept} == {item.id for item in items if not is_held_out(item.id)}
+    assert 0 < len(kept) < len(items)
+
+
+def test_train_writes_weights_with_metadata(trained: dict) -> None:
+    info = read_trained_info(trained["data"] / TRAINED_MODEL_FILE)
+    meta = info.meta
+    train_count = len(trained["items"]) - len(trained["held_out"])
+    assert (info.backbone, info.dim) == ("efficientnet_lite0", 32)
+    assert meta["train_items"] == train_count and meta["epochs"] == 1 and meta["seed"] == 0
+    assert meta["held_out_fraction"] == 0.2 and meta["split_salt"] == "wardrobe-split-v1"
+    assert meta["labels"]["article_type"] == ["Casual Shoes", "Dresses", "Trousers", "Tshirts"]
+    assert len(meta["history"]) == 1
+    assert not (trained["data"] / CHECKPOINT_FILE).exists()
+
+
+def test_embedder_uses_the_trained_weights(trained: dict) -> None:
+    path = trained["data"] / TRAINED_MODEL_FILE
+    info = read_trained_info(path)
+    embedder = Embedder(trained=path, batch_size=4)
+    assert embedder.dim == 32
+    assert embedder.model_name == f"efficientnet_lite0+trained@{info.sha256[:8]}"
+    images = [garment_image("Dresses", "Red"), garment_image("Trousers", "Blue")]
+    first = embedder.embed(images)
+    assert first.shape == (2, 32) and first.dtype == np.float32
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(first, embedder.embed(images))
+    assert not np.allclose(first[0], first[1])
+
+
+def test_settings_pick_up_the_trained_model(trained: dict, tmp_path: Path) -> None:
+    data = trained["data"]
+    auto = Settings(WARDROBE_DATA_DIR=data)
+    assert auto.trained_model_path() == data / TRAINED_MODEL_FILE
+    assert "+trained@" in make_embedder(auto).model_name
+    off = Settings(WARDROBE_DATA_DIR=data, EMBEDDING_TRAINED="none")
+    assert make_embedder(off).model_name == "efficientnet_lite0"
+    assert Settings(WARDROBE_DATA_DIR=tmp_path).trained_model_path() is None
+    explicit = Settings(
+        WARDROBE_DATA_DIR=tmp_path, EMBEDDING_TRAINED=str(data / TRAINED_MODEL_FILE)
+    )
+    assert make_embedder(explicit).model_name == make_embedder(auto).model_name
+
+
+def test_trained_model_conflicts_are_clear_errors(trained: dict, tmp_path: Path) -> None:
+    path = trained["data"] / TRAINED_MODEL_FILE
+    with pytest.raises(ValueError, match="not from the configured backbone"):
+        Embedder("resnet50", trained=path)
+    with pytest.raises(ValueError, match="already holds all weights"):
+        Embedder(weights=path, trained=path)
+    with pytest.raises(ValueError, match="does not exist"):
+        Embedder(trained=tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="Cannot read"):
+        Embedder(trained=garbage)
+
+
+def test_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, lr=1e-2)
+    items = catalog_items(tmp_path)[:8]
+    net = EmbeddingNet(
+        "efficientnet_lite0", unfreeze_blocks=1, dim=32, colour_tap=True, pretrained=True
+    )
+    preprocess = Embedder().preprocess
+    batch = torch.stack([preprocess(Image.open(item.image_path)) for item in items])
+    with torch.inference_mode():
+        features, tap = net.frozen_features(batch)
+    features, tap = features.clone(), tap.clone()
+    vocabularies = label_vocabularies(items)
+    labels = {
+        name: torch.tensor([vocab.index(item.labels[name]) for item in items])
+        for name, vocab in vocabularies.items()
+    }
+    objective = Objective(32, vocabularies, config)
+    optimizer = make_optimizer(net, objective, config)
+    net.train()
+    losses = []
+    for _ in range(6):
+        embeddings = net.tail(features, tap)
+        loss, _ = objective(embeddings, embeddings.roll(1, dims=0), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    items = catalog_items(tmp_path / "catalog")
+    config = dataclasses.replace(TINY, epochs=2)
+    data = tmp_path / "data"
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(items, data, config, resume=True, device="cpu", show_progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/2"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(items, data, config, device="cpu", show_progress=False, log=stop_after_first_epoch)
+    assert (data / CHECKPOINT_FILE).is_file() and not (data / TRAINED_MODEL_FILE).exists()
+    with pytest.raises(TrainingError, match=r"other settings.*epochs"):
+        train(items, data, TINY, resume=True, device="cpu", show_progress=False)
+
+    lines: list[str] = []
+    resumed = train(items, data, config, resume=True, device="cpu", show_progress=False,
+                    log=lines.append)  # fmt: skip
+    assert lines[0] == "resuming after epoch 1 of 2" and len(lines) == 2
+    assert not (data / CHECKPOINT_FILE).exists()
+    straight = train(items, data, config, device="cpu", show_progress=False, log=print)
+    assert resumed.history == straight.history
+    assert resumed.info.sha256 == straight.info.sha256
+    net, info = load_trained(straight.info.path)
+    assert info.dim == 32 and not net.training
+
+
+def test_no_training_items_is_a_clear_error(tmp_path: Path) -> None:
+    items = catalog_items(tmp_path)
+    everything_held_out = dataclasses.replace(TINY, held_out_fraction=1.0)
+    with pytest.raises(TrainingError, match="0 training items"):
+        train(items, tmp_path / "data", everything_held_out, device="cpu", show_progress=False)
+    with pytest.raises(TrainingError, match="batch_size"):
+        TrainConfig(batch_size=1)
+
+
+def test_cli_reports_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    code = main(["--data-dir", str(tmp_path / "data"), "train", "--styles",
+                 str(tmp_path / "missing.csv"), "--images", str(images)])  # fmt: skip
+    assert code == 2
+    assert "styles file not found" in capsys.readouterr().err
+    (tmp_path / "styles.csv").write_text("id,articleType\n")
+    code = main(["--data-dir", str(tmp_path / "data"), "train", "--styles",
+                 str(tmp_path / "styles.csv"), "--images", str(images)])  # fmt: skip
+    assert code == 2
+    assert "0 training items" in capsys.readouterr().err
