@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE TABLE IF NOT EXISTS embeddings (
     item_key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    colour BLOB
 );
 CREATE TABLE IF NOT EXISTS searches (
     id INTEGER PRIMARY KEY,
@@ -38,7 +40,8 @@ CREATE TABLE IF NOT EXISTS searches (
     model TEXT NOT NULL,
     vector BLOB NOT NULL,
     shown TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    colour BLOB
 );
 CREATE INDEX IF NOT EXISTS searches_created_at ON searches (created_at);
 CREATE TABLE IF NOT EXISTS meta (
@@ -46,15 +49,19 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+# Columns added after the first release: (table, column, type). Databases created before get
+# them on open; rows written before hold NULL there (see ItemState.has_colour).
+_ADDED_COLUMNS = (("embeddings", "colour", "BLOB"), ("searches", "colour", "BLOB"))
 
 
 @dataclass(frozen=True)
 class EmbeddedItem:
-    """An item ready to be written with its image fingerprint and vector."""
+    """An item ready to be written with its image fingerprint, vector and colour descriptor."""
 
     item: CatalogItem
     image_sha256: str
     vector: np.ndarray
+    colour: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class ItemState:
     key: int
     image_sha256: str | None
     has_vector: bool
+    has_colour: bool
+    """False for items embedded before colours were stored: an ingest re-embeds them."""
 
 
 class Catalog:
@@ -82,6 +91,7 @@ class Catalog:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(_SCHEMA)
+        await _add_missing_columns(db)
         return cls(db)
 
     async def close(self) -> None:
@@ -97,12 +107,13 @@ class Catalog:
     async def item_states(self) -> dict[str, ItemState]:
         """What is stored per product id, so an ingest can skip unchanged images."""
         query = (
-            "SELECT items.id, items.key, items.image_sha256, embeddings.item_key IS NOT NULL "
+            "SELECT items.id, items.key, items.image_sha256, embeddings.item_key IS NOT NULL, "
+            "embeddings.colour IS NOT NULL "
             "FROM items LEFT JOIN embeddings ON embeddings.item_key = items.key"
         )
         async with self._db.execute(query) as cursor:
             rows = await cursor.fetchall()
-        return {row[0]: ItemState(row[1], row[2], bool(row[3])) for row in rows}
+        return {row[0]: ItemState(row[1], row[2], bool(row[3]), bool(row[4])) for row in rows}
 
     async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
         if not keys:
@@ -185,8 +196,8 @@ class Catalog:
         for entry in embedded:
             key = await self._upsert(upsert, entry.item, entry.image_sha256, now)
             await self._db.execute(
-                "INSERT OR REPLACE INTO embeddings (item_key, vector) VALUES (?, ?)",
-                (key, np.asarray(entry.vector, dtype=np.float32).tobytes()),
+                "INSERT OR REPLACE INTO embeddings (item_key, vector, colour) VALUES (?, ?, ?)",
+                (key, _blob(entry.vector), None if entry.colour is None else _blob(entry.colour)),
             )
         for name, value in (meta or {}).items():
             await self._set_meta(name, value)
@@ -208,6 +219,23 @@ class Catalog:
             vectors[i] = np.frombuffer(row[1], dtype=np.float32)
         return keys, vectors
 
+    async def get_colours(self, keys: Sequence[int]) -> dict[int, np.ndarray | None]:
+        """Colour descriptors of those ``keys`` that have an embedding (None: not stored yet).
+
+        A key missing from the result has no embedding row: the item left the catalog.
+        """
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        async with self._db.execute(
+            f"SELECT item_key, colour FROM embeddings WHERE item_key IN ({marks})", tuple(keys)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {
+            row[0]: None if row[1] is None else np.frombuffer(row[1], dtype=np.float32)
+            for row in rows
+        }
+
     async def set_telegram_file_ids(self, file_ids: dict[int, str]) -> None:
         """Remember Telegram's file ids so the next album re-sends instead of re-uploading."""
         async with self._write_lock:
@@ -219,15 +247,22 @@ class Catalog:
     # -- search sessions -------------------------------------------------------------------
 
     async def create_search(
-        self, chat_id: int, model: str, vector: np.ndarray, shown: Sequence[int]
+        self,
+        chat_id: int,
+        model: str,
+        vector: np.ndarray,
+        shown: Sequence[int],
+        colour: np.ndarray | None = None,
     ) -> int:
-        row = (chat_id, model, np.asarray(vector, np.float32).tobytes(), json.dumps(list(shown)))
+        """Store a search; ``colour`` is the query's colour descriptor, so its next pages are
+        re-ranked the same way after a restart."""
+        row = (chat_id, model, _blob(vector), json.dumps(list(shown)))
         async with (
             self._write_lock,
             self._db.execute(
-                "INSERT INTO searches (chat_id, model, vector, shown, created_at) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (*row, time.time()),
+                "INSERT INTO searches (chat_id, model, vector, shown, created_at, colour) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (*row, time.time(), None if colour is None else _blob(colour)),
             ) as cursor,
         ):
             (search_id,) = await cursor.fetchone()
@@ -235,12 +270,13 @@ class Catalog:
 
     async def get_search(self, search_id: int) -> SearchSession | None:
         async with self._db.execute(
-            "SELECT id, chat_id, model, vector, shown FROM searches WHERE id = ?", (search_id,)
+            "SELECT id, chat_id, model, vector, shown, colour FROM searches WHERE id = ?",
+            (search_id,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        return SearchSession(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])))
+        return SearchSession(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5])
 
     async def set_shown(self, search_id: int, shown: Sequence[int]) -> None:
         async with self._write_lock:
@@ -284,6 +320,23 @@ class Catalog:
         ):
             (value,) = await cursor.fetchone()
         return int(value)
+
+
+async def _add_missing_columns(db: aiosqlite.Connection) -> None:
+    """Bring a database made by an older version up to the current schema."""
+    for table, column, kind in _ADDED_COLUMNS:
+        async with db.execute(f"PRAGMA table_info({table})") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        if column not in present:
+            try:
+                await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as error:  # another process was just faster
+                if "duplicate column" not in str(error):
+                    raise
+
+
+def _blob(array: np.ndarray) -> bytes:
+    return np.asarray(array, dtype=np.float32).tobytes()
 
 
 def _stored_item(row: aiosqlite.Row) -> StoredItem:

@@ -43,3 +43,5 @@ class SearchSession:
     model: str
     vector: bytes
     shown: tuple[int, ...]
+    colour: bytes | None = None
+    """The query's colour descriptor (float32); None for searches stored before colours."""
