@@ -1,0 +1,118 @@
+"""bot.ranking: colour-aware relevance, MMR page selection and the near-duplicate rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.ranking import Candidate, relevance, select_page
+from embeddings.colour import DIM
+
+RED, BLUE = np.zeros(DIM, np.float32), np.zeros(DIM, np.float32)
+RED[0], BLUE[1] = 1.0, 1.0
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def _candidates(
+    vectors: np.ndarray, query: np.ndarray, colours: list[np.ndarray | None]
+) -> list[Candidate]:
+    return [
+        Candidate(key, float(vector @ query), vector, colour)
+        for key, (vector, colour) in enumerate(zip(vectors, colours, strict=True))
+    ]
+
+
+def _spread(count: int, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A query and ``count`` distinct unit vectors around it."""
+    rng = np.random.default_rng(seed)
+    query = _unit(rng.normal(size=dim))
+    vectors = np.stack([_unit(query + 0.6 * _unit(rng.normal(size=dim))) for _ in range(count)])
+    return query, vectors
+
+
+def test_colour_puts_same_colour_first_among_equally_similar_candidates() -> None:
+    _, vectors = _spread(6)
+    # Blue items are slightly closer by CNN; a red query must still get the reds first.
+    candidates = [
+        Candidate(key, 0.80 if key % 2 else 0.78, vectors[key], BLUE if key % 2 else RED)
+        for key in range(6)
+    ]
+    plain = relevance(candidates, RED, colour_weight=0.0)
+    assert [candidates[i].key for i in np.argsort(-plain)[:3]] == [1, 3, 5]
+    scores = relevance(candidates, RED, colour_weight=0.3)
+    page = select_page(candidates, scores, 3)
+    assert {candidates[i].key for i in page} == {0, 2, 4}
+    assert list(scores[page]) == sorted(scores[page], reverse=True)
+
+
+def test_relevance_is_plain_cnn_without_a_query_colour_and_neutral_for_unknown_colours() -> None:
+    query, vectors = _spread(3)
+    candidates = _candidates(vectors, query, [RED, BLUE, None])
+    np.testing.assert_allclose(relevance(candidates, None, 0.5), [c.similarity for c in candidates])
+    scores = relevance(candidates, RED, 0.5)
+    mean_colour = 0.5  # RED·RED = 1, RED·BLUE = 0
+    expected = (candidates[2].similarity + 0.5 * mean_colour) / 1.5
+    assert scores[2] == pytest.approx(expected)
+
+
+def test_near_duplicates_are_deferred_not_lost() -> None:
+    query, vectors = _spread(5)
+    best = int(np.argmax(vectors @ query))
+    vectors = np.vstack([vectors, vectors[best][None]])  # candidate 5: the same photo again
+    candidates = _candidates(vectors, query, [None] * 6)
+    scores = relevance(candidates, None, 0.0)
+    assert set(select_page(candidates, scores, 2, near_duplicate=1.0)) == {best, 5}
+    page = select_page(candidates, scores, 2, near_duplicate=0.97)
+    assert best in page and 5 not in page
+    everything = select_page(candidates, scores, 6, near_duplicate=0.97)
+    assert sorted(everything) == list(range(6)), "the duplicate still fills a short page"
+
+
+def test_items_already_shown_count_as_picked() -> None:
+    query, vectors = _spread(8, seed=3)
+    candidates = _candidates(vectors, query, [None] * 8)
+    scores = relevance(candidates, None, 0.0)
+    shown_twin = vectors[int(np.argmax(scores))]
+    page = select_page(
+        candidates, scores, 3, shown=[shown_twin], near_duplicate=0.99, diversity=0.0
+    )
+    assert int(np.argmax(scores)) not in page, "a twin of a shown item came back"
+
+
+def test_diversity_prefers_a_different_item_over_a_near_copy() -> None:
+    query = _unit(np.array([1.0, 0.0, 0.0, 0.0]))
+    best = _unit(np.array([1.0, 0.3, 0.0, 0.0]))
+    copy = _unit(np.array([1.0, 0.31, 0.02, 0.0]))  # almost the best, slightly less relevant
+    other = _unit(np.array([1.0, -0.35, 0.0, 0.0]))  # a bit less relevant, but different
+    candidates = _candidates(np.stack([best, copy, other]), query, [None] * 3)
+    scores = relevance(candidates, None, 0.0)
+    assert scores[1] > scores[2]
+    assert set(select_page(candidates, scores, 2, diversity=0.0)) == {0, 1}
+    assert set(select_page(candidates, scores, 2, diversity=0.5)) == {0, 2}
+
+
+@pytest.mark.parametrize(("diversity", "near_duplicate"), [(0.0, 1.0), (0.2, 0.9), (0.5, 0.8)])
+def test_next_page_continues_where_the_last_one_stopped(
+    diversity: float, near_duplicate: float
+) -> None:
+    """Page 2 computed from the keys shown on page 1 is what one long page would have had."""
+    query, vectors = _spread(30, seed=7)
+    rng = np.random.default_rng(1)
+    colours = [_unit(rng.random(DIM)) for _ in range(30)]
+    candidates = _candidates(vectors, query, colours)
+    scores = relevance(candidates, colours[0], 0.3)
+    rule = {"diversity": diversity, "near_duplicate": near_duplicate}
+    both = select_page(candidates, scores, 10, **rule)
+    first = select_page(candidates, scores, 5, **rule)
+    rest = [i for i in range(30) if i not in first]
+    second = select_page(
+        [candidates[i] for i in rest],
+        scores[rest],
+        5,
+        shown=[vectors[i] for i in first],
+        **rule,
+    )
+    assert set(first) | {rest[i] for i in second} == set(both)
