@@ -46,7 +46,11 @@ DISTRACTOR_CHANCE = 0.5  # phone photos handed other gallery images as possible 
 BASELINE: dict[str, object] = {
     "embedding_backbone": "efficientnet_lite0",
     "embedding_weights": None,
-    "embedding_trained": "none",
+    "embedding_trained": "none",  # no `wardrobe train` weights
+    "garment_crop": False,  # embed the whole photo, not the localised garment
+    "colour_weight": 0.0,  # rank by CNN similarity alone
+    "diversity": 0.0,  # no MMR
+    "near_duplicate_similarity": 1.0,  # defer no near-duplicates
 }
 
 # The table's columns: (heading, key in ConfigResult.metrics, digits).

@@ -35,6 +35,7 @@ _MIN_COMPONENT_SHARE = 0.12  # of the largest component: pairs of shoes survive,
 
 # simulate_phone_photo renders at this short side and scales up at the end.
 _WORK_SHORT_SIDE = 224
+_MESH_CELLS = 6  # per side of the cloth warp; enough for the homography to look straight
 
 Rgb = tuple[int, int, int]
 
@@ -111,7 +112,10 @@ def simulate_phone_photo(
     if hanging and _hangable(alpha):
         _draw_hanger(rng, background, box)
     _cast_shadow(rng, background, layer, box)
+    surface = background.copy() if rng.random() < 0.3 else None
     background.paste(layer, box[:2], layer)
+    if surface is not None:
+        _tuck_under(rng, background, surface, box)
     photo = _relight(rng, noise, background)
     if rng.random() < 0.15:
         photo = _motion_blur(rng, photo)
@@ -390,24 +394,84 @@ def _place(
         @ np.array([[scale, 0, 0], [0, scale, 0], [0, 0, 1]])
         @ np.array([[1, 0, -gw / 2], [0, 1, -gh / 2], [0, 0, 1]])
     )
+    # Cloth is not a rigid print: the warp is a mesh whose corners follow the homography and
+    # are then pushed around a little, which bends outlines and prints like a crumpled garment.
+    bend = rng.uniform(0.0, 0.05) * max(gw, gh)
     corners = forward @ np.array([[0, gw, gw, 0], [0, 0, gh, gh], [1, 1, 1, 1]])
     xs, ys = corners[0] / corners[2], corners[1] / corners[2]
-    left, top = max(0, math.floor(xs.min())), max(0, math.floor(ys.min()))
-    right, bottom = min(width, math.ceil(xs.max())), min(height, math.ceil(ys.max()))
+    margin = bend * scale
+    left, top = max(0, math.floor(xs.min() - margin)), max(0, math.floor(ys.min() - margin))
+    right = min(width, math.ceil(xs.max() + margin))
+    bottom = min(height, math.ceil(ys.max() + margin))
     right, bottom = max(right, left + 1), max(bottom, top + 1)  # the centre is in the frame
-    to_box = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]]) @ forward
-    inverse = np.linalg.inv(to_box)
-    inverse /= inverse[2, 2]
+    inverse = np.linalg.inv(forward)
+    cells = _MESH_CELLS
+    grid_x = np.linspace(left, right, cells + 1)
+    grid_y = np.linspace(top, bottom, cells + 1)
+    points = np.stack(
+        [*np.meshgrid(grid_x, grid_y), np.ones((cells + 1, cells + 1))]
+    )  # (3, rows, columns) in the frame
+    source = np.einsum("ij,jkl->ikl", inverse, points)
+    source = source[:2] / source[2] + bend * _noise_field(rng, cells + 1)
+    mesh = [
+        (
+            (
+                round(grid_x[col] - left),
+                round(grid_y[row] - top),
+                round(grid_x[col + 1] - left),
+                round(grid_y[row + 1] - top),
+            ),
+            tuple(
+                float(value)
+                for r, c in ((row, col), (row + 1, col), (row + 1, col + 1), (row, col + 1))
+                for value in source[:, r, c]
+            ),
+        )
+        for row in range(cells)
+        for col in range(cells)
+    ]
     rgba = garment.copy()
     rgba.putalpha(alpha)
     # Premultiplied, so interpolating at the rim doesn't pull in the colour of clear pixels.
     layer = rgba.convert("RGBa").transform(
-        (right - left, bottom - top),
-        Image.Transform.PERSPECTIVE,
-        tuple(inverse.ravel()[:8]),
-        Image.Resampling.BILINEAR,
+        (right - left, bottom - top), Image.Transform.MESH, mesh, Image.Resampling.BILINEAR
     )
     return layer.convert("RGBA"), (left, top, right, bottom)
+
+
+def _noise_field(rng: random.Random, points: int) -> np.ndarray:
+    """(2, points, points) displacements in [-1, 1], smooth: a 3×3 random grid interpolated."""
+    coarse = np.array([[[rng.uniform(-1, 1) for _ in range(3)] for _ in range(3)] for _ in "xy"])
+    at = np.linspace(0, 2, points)
+    low = np.minimum(at.astype(int), 1)
+    frac = at - low
+    rows = coarse[:, low] * (1 - frac)[None, :, None] + coarse[:, low + 1] * frac[None, :, None]
+    return rows[:, :, low] * (1 - frac) + rows[:, :, low + 1] * frac
+
+
+def _tuck_under(
+    rng: random.Random, photo: Image.Image, surface: Image.Image, box: tuple[int, int, int, int]
+) -> None:
+    """Hide a slice (10–30 %) of the item under the surface, from one side along a slanted
+    line: a sleeve folded under, a corner under the pillow, a hand's worth of occlusion."""
+    left, top, right, bottom = box
+    width, height = right - left, bottom - top
+    depth = rng.uniform(0.1, 0.3)
+    slant = rng.uniform(-0.25, 0.25)
+    side = rng.choice("lrtb")
+    if side in "lr":
+        near, far = (left, right) if side == "l" else (right, left)
+        cut = near + (far - near) * depth
+        shift = slant * height / 2
+        polygon = [(near, top), (cut - shift, top), (cut + shift, bottom), (near, bottom)]
+    else:
+        near, far = (top, bottom) if side == "t" else (bottom, top)
+        cut = near + (far - near) * depth
+        shift = slant * width / 2
+        polygon = [(left, near), (left, cut - shift), (right, cut + shift), (right, near)]
+    cover = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(cover).polygon(polygon, fill=255)
+    photo.paste(surface, (0, 0), cover.filter(ImageFilter.BoxBlur(1)))
 
 
 def _between(rng: random.Random, low: float, high: float) -> float:
