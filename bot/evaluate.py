@@ -160,10 +160,8 @@ def configure(settings: Settings, configuration: Configuration, data_dir: Path) 
     first, so moving to the scratch directory doesn't silently drop them.
     """
     values = settings.model_dump()
-    trained = getattr(settings, "trained_model_path", None)
-    if callable(trained) and "embedding_trained" in values:
-        path = trained()
-        values["embedding_trained"] = str(path) if path is not None else "none"
+    trained = settings.trained_model_path()
+    values["embedding_trained"] = str(trained) if trained is not None else "none"
     base = BASELINE if configuration.name == "baseline" else {}
     values.update({key: value for key, value in base.items() if key in values})
     values.update(configuration.overrides)

@@ -131,6 +131,20 @@ def test_configure_baseline_current_and_overrides(tmp_path: Path) -> None:
         configure(settings, parse_configuration("b:EMBEDDING_BATCH_SIZE=many"), scratch)
 
 
+def test_configure_keeps_trained_weights_of_the_real_data_dir(tmp_path: Path) -> None:
+    """``EMBEDDING_TRAINED=auto`` looks in the data dir: moving to a scratch dir must not lose
+    the weights for current, and baseline never uses them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trained-model.pt").write_bytes(b"")
+    settings = Settings(_env_file=None, WARDROBE_DATA_DIR=data)
+    scratch = tmp_path / "scratch"
+    assert configure(settings, Configuration("current"), scratch).trained_model_path() == (
+        data / "trained-model.pt"
+    )
+    assert configure(settings, Configuration("baseline"), scratch).trained_model_path() is None
+
+
 def test_write_gallery_keeps_the_split_and_rows_as_they_are(tmp_path: Path) -> None:
     source = tmp_path / "styles.csv"
     ids = [str(number) for number in range(1000, 1200)]
