@@ -82,6 +82,7 @@ def simulate_phone_photo(
     *,
     distractors: Sequence[Image.Image] = (),
     size: tuple[int, int] = (480, 640),
+    mask: Image.Image | None = None,
 ) -> Image.Image:
     """How a shopper photographs a garment: an RGB photo of ``size`` (width, height).
 
@@ -91,7 +92,8 @@ def simulate_phone_photo(
     against a wall (on a hanger when its shape allows), or in front of one of ``distractors``
     (other photos, blurred), with a drop shadow, uneven light, a white-balance cast, defocus
     or motion blur, sensor noise and JPEG compression at quality 30–85. The same ``rng``
-    state gives the same photo.
+    state gives the same photo. ``mask``: the packshot's :func:`packshot_mask`, when the caller
+    keeps it (a third of the cost here; training sees each packshot many times).
 
     Rendering happens at :data:`_WORK_SHORT_SIDE` pixels on the short side and is scaled up at
     the end: the embedders look at 224 pixels anyway, and it costs a quarter of full size.
@@ -100,7 +102,7 @@ def simulate_phone_photo(
     scale = min(1.0, _WORK_SHORT_SIDE / min(width, height))
     work = (max(1, round(width * scale)), max(1, round(height * scale)))
     noise = np.random.default_rng(rng.getrandbits(64))
-    garment, alpha = _cut_out(packshot)
+    garment, alpha = _cut_out(packshot, mask)
     hanging = rng.random() < 0.2  # upright against a wall or a door
     background = (
         _distractor_background(rng, rng.choice(distractors), work)
@@ -123,10 +125,13 @@ def simulate_phone_photo(
     return _jpeg(photo, rng.randint(30, 85))
 
 
-def _cut_out(packshot: Image.Image) -> tuple[Image.Image, Image.Image]:
+def _cut_out(packshot: Image.Image, mask: Image.Image | None) -> tuple[Image.Image, Image.Image]:
     """The packshot cropped to its item, and the item's soft-edged alpha."""
     rgb = packshot if packshot.mode == "RGB" else flatten_to_rgb(packshot)
-    mask = packshot_mask(rgb)
+    if mask is None:
+        mask = packshot_mask(rgb)
+    elif mask.size != rgb.size:
+        raise ValueError(f"mask size {mask.size} differs from the packshot's {rgb.size}")
     box = mask.getbbox()
     if box is None or (box[2] - box[0]) * (box[3] - box[1]) < 0.01 * rgb.width * rgb.height:
         return rgb.copy(), Image.new("L", rgb.size, 255)  # nothing to cut out: the whole image

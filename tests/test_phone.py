@@ -102,6 +102,17 @@ def test_same_seed_same_photo_other_seed_other_photo() -> None:
     assert not np.array_equal(photo(7), photo(8))
 
 
+def test_a_precomputed_mask_gives_the_same_photo() -> None:
+    image, _ = packshot(MAGENTA)
+    mask = packshot_mask(image)
+    assert np.array_equal(
+        np.asarray(simulate_phone_photo(image, random.Random(5), mask=mask)),
+        np.asarray(simulate_phone_photo(image, random.Random(5))),
+    )
+    with pytest.raises(ValueError):
+        simulate_phone_photo(image, random.Random(5), mask=mask.resize((10, 10)))
+
+
 def test_accepts_greyscale_and_transparent_packshots() -> None:
     image, _ = packshot(MAGENTA)
     for converted in (image.convert("L"), image.convert("RGBA")):
