@@ -5,9 +5,10 @@ bed, a table or the floor, hanging on a wall, tilted, badly lit, blurred and JPE
 :func:`simulate_phone_photo` turns a packshot into such a photo, so retrieval can be measured
 (and trained) on the gap between the two without collecting real photos.
 
-Pure Pillow + numpy, about 15 ms of one CPU core per 480×640 photo (a third of that is
-:func:`packshot_mask`), so training can generate photos on the fly. Every random choice
-comes from the ``random.Random`` passed in: the same rng state gives the same photo.
+Pure Pillow + numpy, about 20 ms of one CPU core per 480×640 photo (measured with the cores
+shared; a fifth of it is :func:`packshot_mask`), so training can generate photos on the fly.
+Every random choice comes from the ``random.Random`` passed in: the same rng state gives the
+same photo.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def simulate_phone_photo(
     (other photos, blurred), with a drop shadow, uneven light, a white-balance cast, defocus
     or motion blur, sensor noise and JPEG compression at quality 30–85. The same ``rng``
     state gives the same photo. ``mask``: the packshot's :func:`packshot_mask`, when the caller
-    keeps it (a third of the cost here; training sees each packshot many times).
+    keeps it (a fifth of the cost here; training sees each packshot many times).
 
     Rendering happens at :data:`_WORK_SHORT_SIDE` pixels on the short side and is scaled up at
     the end: the embedders look at 224 pixels anyway, and it costs a quarter of full size.
