@@ -1,5 +1,5 @@
 """``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, bench,
-train).
+evaluate, train).
 
 ``wardrobe search --json`` prints one JSON object per query image per line:
 ``{"query": "<path>", "results": [{"id": "<product id>", "score": <float>, "name": ...}]}``,
