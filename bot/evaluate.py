@@ -116,7 +116,8 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
         help="a configuration to evaluate, repeatable (default: baseline and current). "
         "'baseline' is the frozen ImageNet backbone with every extra off, 'current' the "
         "settings as configured; KEY is a Settings field or its env name, applied on top "
-        "of baseline/current when NAME is one of them, else on top of current",
+        "of baseline when NAME starts with 'baseline' (baseline+crop:GARMENT_CROP=true), "
+        "else on top of current",
     )
     evaluate.add_argument("--markdown", action="store_true", help="print a Markdown table")
     evaluate.set_defaults(handler=_evaluate)
@@ -156,13 +157,15 @@ def _settings_keys() -> dict[str, str]:
 def configure(settings: Settings, configuration: Configuration, data_dir: Path) -> Settings:
     """``settings`` with the configuration's overrides, validated, serving from ``data_dir``.
 
-    Settings resolved relative to the data directory (trained weights found there) are pinned
-    first, so moving to the scratch directory doesn't silently drop them.
+    A name starting with ``baseline`` starts from :data:`BASELINE` (so ``baseline+crop`` can
+    show what one feature adds), any other from ``settings``. Settings resolved relative to
+    the data directory (trained weights found there) are pinned first, so moving to the
+    scratch directory doesn't silently drop them.
     """
     values = settings.model_dump()
     trained = settings.trained_model_path()
     values["embedding_trained"] = str(trained) if trained is not None else "none"
-    base = BASELINE if configuration.name == "baseline" else {}
+    base = BASELINE if configuration.name.startswith("baseline") else {}
     values.update({key: value for key, value in base.items() if key in values})
     values.update(configuration.overrides)
     values["data_dir"] = data_dir

@@ -127,6 +127,11 @@ def test_configure_baseline_current_and_overrides(tmp_path: Path) -> None:
     custom = configure(settings, parse_configuration("b:EMBEDDING_BATCH_SIZE=4"), scratch)
     assert custom.embedding_batch_size == 4
     assert custom.embedding_weights == weights
+    ablation = configure(
+        settings, parse_configuration("baseline+b:EMBEDDING_BATCH_SIZE=4"), scratch
+    )
+    assert ablation.embedding_batch_size == 4
+    assert ablation.embedding_weights is None
     with pytest.raises(ValidationError):
         configure(settings, parse_configuration("b:EMBEDDING_BATCH_SIZE=many"), scratch)
 
@@ -184,19 +189,17 @@ def item_for(root: Path, item_id: str) -> CatalogItem:
 def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
     root = tmp_path_factory.mktemp("evaluate")
     write_catalog(root)
-    configurations = [
-        Configuration("baseline"),
-        parse_configuration("current:EMBEDDING_DEVICE=cpu"),
-    ]
+    # Configured as the baseline, so current must come out the same (module-scoped: runs
+    # before the autouse chdir, hence no .env).
+    settings = configure(Settings(_env_file=None), Configuration("baseline"), root / "data")
     return asyncio.run(
         evaluate(
-            Settings(_env_file=None),  # module-scoped: runs before the autouse chdir
+            settings,
             root / "styles.csv",
             root / "images",
             split="all",
             phone_queries=8,
             seed=1,
-            configurations=configurations,
         )
     )
 
@@ -219,8 +222,8 @@ def test_evaluate_runs_every_configuration_on_the_generated_catalog(
 
 
 def test_same_model_same_quality(generated_run: Evaluation) -> None:
-    """Here current is the plain backbone, pinned to the CPU: same vectors, same quality
-    (only the latency may differ), so both runs went through the same path."""
+    """Current is configured like the baseline here: same vectors, same quality (only the
+    latency may differ), so both runs went through the same path."""
     baseline, current = generated_run.results
     for key in baseline.metrics:
         if key != "query ms":
@@ -287,7 +290,7 @@ async def test_baseline_on_a_fashion_dev_slice(tmp_path: Path) -> None:
         styles,
         FASHION_DEV / "images",
         split="all",
-        phone_queries=30,
+        phone_queries=20,
         configurations=[Configuration("baseline")],
     )
     (baseline,) = run.results
