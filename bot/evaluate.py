@@ -247,11 +247,21 @@ async def evaluate(
     configurations: Sequence[Configuration] = (Configuration("baseline"), Configuration("current")),
     progress: bool = False,
 ) -> Evaluation:
-    """Evaluate every configuration on the same gallery and the same phone photos."""
+    """Evaluate every configuration on the same gallery and the same phone photos.
+
+    Every configuration is checked (settings, backbone, weights files) before any work starts,
+    so a typo in the last one doesn't surface after an hour of the first.
+    """
+    from bot.app import make_embedder
     from storage.source import read_styles
 
     with tempfile.TemporaryDirectory(prefix="wardrobe-evaluate-") as scratch:
         root = Path(scratch)
+        runs = []
+        for number, configuration in enumerate(configurations):
+            configured = configure(settings, configuration, root / f"data-{number}")
+            make_embedder(configured).close()  # cheap: validates, loads no model
+            runs.append((configuration.name, configured))
         gallery_csv = root / "styles.csv"
         await asyncio.to_thread(write_gallery, styles, gallery_csv, split)
         gallery = [row.item for row in read_styles(gallery_csv, images) if row.item is not None]
@@ -259,14 +269,10 @@ async def evaluate(
             phone_photos, gallery, phone_queries, seed, progress=progress
         )
         results = []
-        for number, configuration in enumerate(configurations):
-            data_dir = root / f"data-{number}"
-            data_dir.mkdir()
-            configured = configure(settings, configuration, data_dir)
+        for name, configured in runs:
+            configured.data_dir.mkdir()
             results.append(
-                await _evaluate_one(
-                    configuration.name, configured, gallery_csv, images, photos, progress
-                )
+                await _evaluate_one(name, configured, gallery_csv, images, photos, progress)
             )
     return Evaluation(split, len(gallery), len(photos), seed, results)
 

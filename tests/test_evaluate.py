@@ -271,10 +271,12 @@ def test_cli_evaluate_prints_a_markdown_row(tmp_path: Path, capsys: pytest.Captu
 def test_cli_evaluate_rejects_a_bad_override(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     write_catalog(tmp_path)
     code = main(["evaluate", "--styles", str(tmp_path / "styles.csv"),
-                 "--images", str(tmp_path / "images"), "--split", "all",
+                 "--images", str(tmp_path / "images"), "--split", "all", "--config", "baseline",
                  "--config", "x:EMBEDDING_BACKBONE=no_such_net"])  # fmt: skip
     assert code == 2
-    assert "no_such_net" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no_such_net" in err
+    assert "phone photos" not in err and "ingest" not in err, "rejected before any work"
 
 
 @pytest.mark.fashion
