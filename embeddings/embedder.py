@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
+from .features import Features, extract_features
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
 from .trained import TrainedModelInfo, load_trained, read_trained_info
 
@@ -150,10 +151,21 @@ class AsyncEmbedder:
     One worker is deliberate: the target machine has 2 cores and torch already spreads one
     forward pass over them (intra-op threads), so parallel requests would only contend for the
     same cores and memory. Requests queue up instead and each finishes as fast as possible.
+
+    :meth:`features` (catalog images) and :meth:`features_bytes` (shoppers' photos) are what
+    search uses, made the same way: a CNN vector, of the image cropped to the garment when
+    ``garment_crop``, and the garment's colour descriptor.
     """
 
-    def __init__(self, embedder: Embedder, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        executor: ThreadPoolExecutor | None = None,
+        *,
+        garment_crop: bool = False,
+    ) -> None:
         self.embedder = embedder
+        self.garment_crop = garment_crop
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="embedder"
@@ -161,7 +173,10 @@ class AsyncEmbedder:
 
     @property
     def model_name(self) -> str:
-        return self.embedder.model_name
+        """The model's name, marked when it embeds garment crops: vectors made one way must
+        not be searched with vectors made the other (the catalog is re-embedded instead)."""
+        name = self.embedder.model_name
+        return f"{name}+crop" if self.garment_crop else name
 
     @property
     def dim(self) -> int:
@@ -185,6 +200,17 @@ class AsyncEmbedder:
         """Decode an uploaded file and embed it: (dim,). Raises ImageRejected for bad input."""
         return await self._run(self._embed_bytes, bytes(data), max_pixels)
 
+    async def features(self, images: Sequence[Image.Image]) -> Features:
+        """Search features of catalog images, in one job of the pool."""
+        return await self._run(self._features, list(images))
+
+    async def features_bytes(
+        self, data: bytes | bytearray, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> Features:
+        """Decode an uploaded photo and compute its search features (one row). Raises
+        ImageRejected for bad input."""
+        return await self._run(self._features_bytes, bytes(data), max_pixels)
+
     def close(self) -> None:
         """Shut down the executor if this object created it (a shared one is left alone)."""
         if self._owns_executor:
@@ -192,6 +218,12 @@ class AsyncEmbedder:
 
     def _embed_bytes(self, data: bytes, max_pixels: int) -> np.ndarray:
         return self.embedder.embed_one(load_image(data, max_pixels=max_pixels))
+
+    def _features(self, images: list[Image.Image]) -> Features:
+        return extract_features(self.embedder, images, crop=self.garment_crop)
+
+    def _features_bytes(self, data: bytes, max_pixels: int) -> Features:
+        return self._features([load_image(data, max_pixels=max_pixels)])
 
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
