@@ -44,7 +44,8 @@ def make_embedder(settings: Settings) -> AsyncEmbedder:
             trained=settings.trained_model_path(),
             device=settings.device(),
             batch_size=settings.embedding_batch_size,
-        )
+        ),
+        garment_crop=settings.garment_crop,
     )
 
 
@@ -61,7 +62,11 @@ async def open_recommender(settings: Settings) -> Recommender:
             embedder.model_name,
         )
     return await Recommender.open(
-        catalog, embedder, settings.data_dir, page_size=settings.results_per_page
+        catalog,
+        embedder,
+        settings.data_dir,
+        page_size=settings.results_per_page,
+        ranking=settings.ranking,
     )
 
 

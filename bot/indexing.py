@@ -129,7 +129,14 @@ class Indexer:
             to_embed, unchanged = [], []
             for candidate in candidates:
                 state = states.get(candidate.item.id)
-                fresh = state and state.has_vector and state.image_sha256 == candidate.sha256
+                # Items stored before colour descriptors existed have none: embed them again,
+                # so vector and colour come from the same preprocessing.
+                fresh = (
+                    state
+                    and state.has_vector
+                    and state.has_colour
+                    and state.image_sha256 == candidate.sha256
+                )
                 (unchanged if fresh and not reembed_all else to_embed).append(candidate)
             embedded = await self._embed_all(to_embed, report, progress)
 
@@ -178,9 +185,11 @@ class Indexer:
                 if image is not None
             ]
             if loaded:
-                vectors = await self._embedder.embed([image for _, image in loaded])
-                for (candidate, _), vector in zip(loaded, vectors, strict=True):
-                    embedded.append(EmbeddedItem(candidate.item, candidate.sha256, vector))
+                features = await self._embedder.features([image for _, image in loaded])
+                for (candidate, _), vector, colour in zip(
+                    loaded, features.vectors, features.colours, strict=True
+                ):
+                    embedded.append(EmbeddedItem(candidate.item, candidate.sha256, vector, colour))
             if progress:
                 progress(min(start + batch_size, len(candidates)), len(candidates))
         return embedded

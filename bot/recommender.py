@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.indexing import Indexer, IngestReport, ProgressCallback, load_or_rebuild_index
+from bot.ranking import Candidate, RankingConfig, relevance, select_page
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
 from storage.models import StoredItem
@@ -54,11 +55,13 @@ class Recommender:
         *,
         data_dir: Path,
         page_size: int = 5,
+        ranking: RankingConfig | None = None,
     ) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.indexer = Indexer(catalog, embedder, data_dir)
         self.page_size = page_size
+        self.ranking = ranking or RankingConfig()
         self.started_at = time.time()
         self._data_dir = data_dir
         self._index = index
@@ -67,7 +70,12 @@ class Recommender:
 
     @classmethod
     async def open(
-        cls, catalog: Catalog, embedder: AsyncEmbedder, data_dir: Path, page_size: int = 5
+        cls,
+        catalog: Catalog,
+        embedder: AsyncEmbedder,
+        data_dir: Path,
+        page_size: int = 5,
+        ranking: RankingConfig | None = None,
     ) -> Recommender:
         recommender = cls(
             catalog,
@@ -75,6 +83,7 @@ class Recommender:
             VectorIndex.build(np.empty(0), np.empty((0, 0)), ndim=embedder.dim),
             data_dir=data_dir,
             page_size=page_size,
+            ranking=ranking,
         )
         await recommender.refresh_index()
         return recommender
@@ -122,22 +131,25 @@ class Recommender:
     async def search_image(self, data: bytes, chat_id: int) -> ResultPage:
         """Raises ``ImageRejected`` for input that is not a usable image, ``EmptyCatalog``."""
         index = await self._serving_index()
-        vector = await self.embedder.embed_bytes(data)
-        return await self._start_search(index, vector, chat_id, exclude=())
+        features = await self.embedder.features_bytes(data)
+        query = _Query(features.vectors[0], features.colours[0])
+        return await self._start_search(index, query, chat_id, exclude=())
 
     async def find_similar(self, data: bytes, top: int) -> list[Match]:
         """A one-off search with no stored session (``wardrobe search``, benchmarks)."""
         index = await self._serving_index()
-        vector = await self.embedder.embed_bytes(data)
-        return await self._matches(index, vector, count=top)
+        features = await self.embedder.features_bytes(data)
+        query = _Query(features.vectors[0], features.colours[0])
+        return await self._matches(index, query, count=top)
 
     async def search_from_item(self, key: int, chat_id: int) -> ResultPage:
-        """A new search seeded with a catalog item's stored vector (no image work at all)."""
+        """A new search seeded with a catalog item's stored vector and colour (no image work)."""
         index = await self._serving_index()
         vector = index.get(key)
         if vector is None:
             raise UnknownItem(key)
-        return await self._start_search(index, vector, chat_id, exclude=(key,))
+        colour = (await self.catalog.get_colours([key])).get(key)
+        return await self._start_search(index, _Query(vector, colour), chat_id, exclude=(key,))
 
     async def more(self, search_id: int) -> ResultPage:
         """The next page of a stored search, never repeating an item already shown."""
@@ -148,7 +160,9 @@ class Recommender:
         vector = np.frombuffer(session.vector, dtype=np.float32)
         if vector.shape != (index.ndim,):
             raise SearchExpired(search_id)
-        matches = await self._matches(index, vector, exclude=session.shown, count=self.page_size)
+        colour = None if session.colour is None else np.frombuffer(session.colour, np.float32)
+        query = _Query(vector, colour)
+        matches = await self._matches(index, query, exclude=session.shown, count=self.page_size)
         if matches:
             shown = [*session.shown, *(match.item.key for match in matches)]
             await self.catalog.set_shown(search_id, shown)
@@ -162,24 +176,53 @@ class Recommender:
         return index
 
     async def _start_search(
-        self, index: VectorIndex, vector: np.ndarray, chat_id: int, exclude: tuple[int, ...]
+        self, index: VectorIndex, query: _Query, chat_id: int, exclude: tuple[int, ...]
     ) -> ResultPage:
-        matches = await self._matches(index, vector, exclude=exclude, count=self.page_size)
+        matches = await self._matches(index, query, exclude=exclude, count=self.page_size)
         shown = [*exclude, *(match.item.key for match in matches)]
         search_id = await self.catalog.create_search(
-            chat_id, self.embedder.model_name, vector, shown
+            chat_id, self.embedder.model_name, query.vector, shown, query.colour
         )
         await self.catalog.increment_counter("queries_served")
         return ResultPage(search_id, matches)
 
     async def _matches(
-        self, index: VectorIndex, vector: np.ndarray, *, count: int, exclude: tuple[int, ...] = ()
+        self, index: VectorIndex, query: _Query, *, count: int, exclude: tuple[int, ...] = ()
     ) -> list[Match]:
-        """Best ``count`` hits that still have a catalog row.
+        """The next ``count`` items under :mod:`bot.ranking`'s rule, best first.
 
-        While a reindex commits, the index being served may still hold items the new catalog
-        dropped; asking the index for spare hits keeps the page full anyway.
+        The index is asked for a pool of the nearest items not in ``exclude``; only those that
+        still have a catalog row compete (while a reindex commits, the index being served may
+        still hold items the new catalog dropped). ``exclude`` holds what this search already
+        showed, which the page must differ from.
         """
-        hits = index.search(vector, 2 * count, exclude=set(exclude))
-        items = await self.catalog.get_items([key for key, _ in hits])
-        return [Match(items[key], score) for key, score in hits if key in items][:count]
+        config = self.ranking
+        hits = index.search(query.vector, max(config.pool, 2 * count), exclude=set(exclude))
+        colours = await self.catalog.get_colours([key for key, _ in hits])
+        candidates = [
+            Candidate(key, similarity, vector, colours[key])
+            for key, similarity in hits
+            if key in colours and (vector := index.get(key)) is not None
+        ]
+        shown = [vector for key in exclude if (vector := index.get(key)) is not None]
+        scores = relevance(candidates, query.colour, config.colour_weight)
+        page = select_page(
+            candidates,
+            scores,
+            count,
+            shown=shown,
+            diversity=config.diversity,
+            near_duplicate=config.near_duplicate,
+        )
+        items = await self.catalog.get_items([candidates[i].key for i in page])
+        return [
+            Match(items[candidates[i].key], float(scores[i]))
+            for i in page
+            if candidates[i].key in items
+        ]
+
+
+@dataclass(frozen=True)
+class _Query:
+    vector: np.ndarray
+    colour: np.ndarray | None

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.ranking import RankingConfig
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -26,6 +28,14 @@ class Settings(BaseSettings):
     embedding_trained: str = Field("auto", alias="EMBEDDING_TRAINED")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")
     embedding_batch_size: int = Field(8, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
+    garment_crop: bool = Field(True, alias="GARMENT_CROP")
+
+    ranking_pool: int = Field(RankingConfig.pool, ge=1, le=1000, alias="RANKING_POOL")
+    colour_weight: float = Field(RankingConfig.colour_weight, ge=0, le=10, alias="COLOUR_WEIGHT")
+    diversity: float = Field(RankingConfig.diversity, ge=0, le=10, alias="DIVERSITY")
+    near_duplicate_similarity: float = Field(
+        RankingConfig.near_duplicate, gt=0, le=1, alias="NEAR_DUPLICATE_SIMILARITY"
+    )
 
     results_per_page: int = Field(5, ge=2, le=10, alias="RESULTS_PER_PAGE")
     max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, alias="MAX_IMAGE_BYTES")
@@ -54,6 +64,15 @@ class Settings(BaseSettings):
         base = self.telegram_base_url.rstrip("/")
         root = base.removesuffix("/bot")
         return f"{root}/file/bot"
+
+    @property
+    def ranking(self) -> RankingConfig:
+        return RankingConfig(
+            pool=self.ranking_pool,
+            colour_weight=self.colour_weight,
+            diversity=self.diversity,
+            near_duplicate=self.near_duplicate_similarity,
+        )
 
     @property
     def database_path(self) -> Path:

@@ -114,7 +114,7 @@ def test_settings_pick_up_the_trained_model(trained: dict, tmp_path: Path) -> No
     auto = Settings(WARDROBE_DATA_DIR=data)
     assert auto.trained_model_path() == data / TRAINED_MODEL_FILE
     assert "+trained@" in make_embedder(auto).model_name
-    off = Settings(WARDROBE_DATA_DIR=data, EMBEDDING_TRAINED="none")
+    off = Settings(WARDROBE_DATA_DIR=data, EMBEDDING_TRAINED="none", GARMENT_CROP=False)
     assert make_embedder(off).model_name == "efficientnet_lite0"
     assert Settings(WARDROBE_DATA_DIR=tmp_path).trained_model_path() is None
     explicit = Settings(
