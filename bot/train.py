@@ -53,6 +53,9 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="pool only the last feature map (no early-layer colour features)",
     )
+    train.add_argument(
+        "--threads", type=int, help="CPU threads for torch (1 is faster on a busy machine)"
+    )
     train.add_argument("--lr", type=float, help="learning rate of the new layers")
     train.add_argument("--backbone-lr", type=float, help="learning rate of the unfrozen blocks")
     train.set_defaults(handler=_train)
@@ -66,16 +69,19 @@ _CONFIG_OPTIONS = (
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli import CliError
-    from embeddings.training import TrainConfig, TrainingError, train
+    from embeddings.training import CACHE_DIR, TrainConfig, TrainingError, train
 
     styles = args.styles or settings.catalog_styles_csv
     images = args.images or settings.catalog_images_dir
     if styles is None or images is None:
         raise CliError("give --styles and --images (or set CATALOG_STYLES_CSV/CATALOG_IMAGES_DIR)")
+    if args.threads is not None and args.threads < 1:
+        raise CliError("--threads must be at least 1")
     try:
         given = {name: getattr(args, name) for name in _CONFIG_OPTIONS}
         config = TrainConfig(
             backbone=settings.embedding_backbone,
+            garment_crop=settings.garment_crop,  # train on the views search will embed
             **{name: value for name, value in given.items() if value is not None},
         )
         items, skipped = _read_items(styles, images)
@@ -85,6 +91,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             config,
             resume=args.resume,
             device=args.device or settings.embedding_device,
+            threads=args.threads,
             log=lambda line: print(line, file=sys.stderr),
         )
     except (TrainingError, ValueError) as error:
@@ -96,6 +103,10 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         f"{result.cache_seconds:.0f} s caching features + {result.train_seconds:.0f} s training"
     )
     print(f"wrote {info.path}")
+    cache = settings.data_dir / CACHE_DIR
+    size = sum(path.stat().st_size for path in cache.glob("*.pt")) / 2**20
+    print(f"feature cache: {cache} ({size:.0f} MB; reused by runs with the same images and view "
+          "settings, safe to delete)")  # fmt: skip
     print("re-embed the catalog with it: wardrobe ingest (or /reindex in the bot)")
     return 0
 

@@ -102,15 +102,15 @@ class EmbeddingNet(nn.Module):
         return [p for module in tail for p in module.parameters()]
 
     def frozen_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The front's output and the colour tap (an empty (N, 0, h, w) tensor when off)."""
+        """The front's output and the colour tap (computed even when unused: it is nearly free
+        and keeps cached features valid for both variants)."""
         model = self.backbone
         x = tap = model._swish(model._bn0(model._conv_stem(images)))
         for index, block in enumerate(model._blocks[: self.split]):
             x = block(x)
             if index + 1 == COLOUR_TAP_BLOCKS:
                 tap = x
-        tap = F.avg_pool2d(tap, TAP_POOL)
-        return x, tap if self.colour_tap else tap[:, :0]
+        return x, F.avg_pool2d(tap, TAP_POOL)
 
     def tail(self, features: torch.Tensor, tap: torch.Tensor) -> torch.Tensor:
         """Trainable part: remaining blocks → head conv → attention pooling → projection."""

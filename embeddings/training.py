@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,16 +44,24 @@ from tqdm import tqdm
 from . import phone
 from .backbones import DEFAULT_BACKBONE
 from .embedder import Embedder
+from .features import garment_view as search_view
 from .images import ImageRejected, load_image
 from .splits import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SALT, is_held_out
 from .trained import EmbeddingNet, TrainedModelInfo, atomic_torch_save, save_trained
 
 LABEL_FIELDS = ("article_type", "base_colour", "gender")
+"""The catalog fields training reads."""
+TYPE_COLOUR = "article_type+base_colour"
+LABELS = (*LABEL_FIELDS, TYPE_COLOUR)
+"""What the embedding can be classified by: each field, and type and colour together (the
+pair is what "similar" means to a shopper: neighbours should agree on both, not either)."""
 TRAINED_MODEL_FILE = "trained-model.pt"
 CHECKPOINT_FILE = "trained-model.checkpoint.pt"
 CACHE_DIR = "train-cache"
-_VIEW_VERSION = "1"
-"""Bump when the way views are made changes, so stale feature caches are not reused."""
+_VIEW_VERSION = "2"
+"""Bump when the way views are made changes, so stale feature caches are not reused. Edits to
+the phone-photo simulator itself do not invalidate a cache on purpose (its views are still
+phone photos, and recomputing them is the expensive part): delete ``train-cache/`` for that."""
 
 
 class TrainingError(ValueError):
@@ -79,6 +88,8 @@ class TrainConfig:
     unfreeze_blocks: int = 1
     dim: int = 256
     colour_tap: bool = True
+    garment_crop: bool = True
+    """Crop both views to the garment first, as search does with ``GARMENT_CROP`` on."""
     phone_views: int = 3
     lr: float = 2e-3
     backbone_lr: float = 2e-4
@@ -104,9 +115,9 @@ class TrainConfig:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.batch_size < 2:
             raise TrainingError("batch_size must be at least 2 (InfoNCE needs negatives)")
-        unknown = {name for name, _ in self.label_weights} - set(LABEL_FIELDS)
+        unknown = {name for name, _ in self.label_weights} - set(LABELS)
         if unknown:
-            raise TrainingError(f"unknown label fields {sorted(unknown)}; known: {LABEL_FIELDS}")
+            raise TrainingError(f"unknown labels {sorted(unknown)}; known: {LABELS}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise TrainingError("max_steps_per_epoch must be at least 1")
 
@@ -162,18 +173,27 @@ def _random_crop_box(
     return left, top, left + w, top + h
 
 
+def garment_view(image: Image.Image) -> Image.Image:
+    """The image cropped to its garment exactly as search crops catalog images and photos."""
+    return search_view(image)[0]
+
+
 def phone_view(
     packshot: Image.Image,
     rng: random.Random,
     preprocess: Callable[[Image.Image], torch.Tensor],
     distractors: Sequence[Image.Image] = (),
+    *,
+    crop: bool = True,
 ) -> torch.Tensor:
-    """A simulated shopper photo of ``packshot`` (mirrored half the time, randomly cropped),
-    finished by the inference preprocessing so only the content differs from a real query."""
+    """A simulated shopper photo of ``packshot`` (mirrored half the time, randomly framed),
+    then the query path's garment crop and preprocessing, so only the content differs from
+    a real query."""
     if rng.random() < 0.5:
         packshot = ImageOps.mirror(packshot)
     photo = phone.simulate_phone_photo(packshot, rng, distractors=distractors)
-    return preprocess(photo.crop(_random_crop_box(photo.size, rng)))
+    photo = photo.crop(_random_crop_box(photo.size, rng))
+    return preprocess(garment_view(photo) if crop else photo)
 
 
 # --- frozen-front feature cache -------------------------------------------------------------------
@@ -184,17 +204,16 @@ class _Features:
     features: torch.Tensor
     """float16 (N, C, h, w) for packshots, (views, N, C, h, w) for phone photos."""
     tap: torch.Tensor
-    """The colour tap, shaped alike (C_tap = 0 without it)."""
+    """The colour tap, shaped alike."""
 
 
 def _cache_key(items: Sequence[TrainItem], config: TrainConfig) -> str:
     digest = hashlib.sha256()
     described = {
         "view_version": _VIEW_VERSION,
-        "phone_module": hashlib.sha256(Path(phone.__file__).read_bytes()).hexdigest(),
         "backbone": config.backbone,
         "unfreeze_blocks": config.unfreeze_blocks,
-        "colour_tap": config.colour_tap,
+        "garment_crop": config.garment_crop,
         "seed": config.seed,
     }
     digest.update(json.dumps(described, sort_keys=True).encode())
@@ -218,34 +237,54 @@ def _load_packshot(item: TrainItem) -> Image.Image:
         ) from None
 
 
+class _Views(torch.utils.data.Dataset):
+    """View number ``view`` (None = the packshot) of every item, as preprocessed tensors.
+
+    A Dataset so DataLoader workers make the views (decoding, simulating, masking: as costly
+    as the network on a CPU) while the main process runs the network.
+    """
+
+    def __init__(self, items: Sequence[TrainItem], view: int | None, config: TrainConfig):
+        self.items, self.view, self.config = items, view, config
+        self._preprocess: Callable[[Image.Image], torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self._preprocess is None:
+            self._preprocess = Embedder(self.config.backbone).preprocess
+        item, crop = self.items[index], self.config.garment_crop
+        packshot = _load_packshot(item)
+        if self.view is None:
+            return self._preprocess(garment_view(packshot) if crop else packshot)
+        rng = _view_rng(self.config.seed, item.id, self.view)
+        others = rng.sample(range(len(self.items)), k=min(len(self.items), rng.randint(0, 2)))
+        distractors = [_load_packshot(self.items[i]) for i in others if i != index]
+        return phone_view(packshot, rng, self._preprocess, distractors, crop=crop)
+
+
 def _compute_view_features(
     net: EmbeddingNet,
-    items: Sequence[TrainItem],
-    view: int | None,
-    config: TrainConfig,
-    preprocess: Callable[[Image.Image], torch.Tensor],
+    views: _Views,
     device: torch.device,
     bar: tqdm,
     batch_size: int = 16,
 ) -> _Features:
-    """Frozen-front output for the packshots (``view=None``) or phone view number ``view``."""
+    """Frozen-front output of ``views``, in item order."""
+    # One worker on a CPU (torch's threads and the worker share the cores); more feed a GPU.
+    workers = 1 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    # Its own generator: drawing worker seeds from the global one would make the rest of the
+    # run depend on whether the cache was computed or read.
+    loader = torch.utils.data.DataLoader(
+        views, batch_size=batch_size, num_workers=workers, generator=torch.Generator()
+    )
     chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
-    for start in range(0, len(items), batch_size):
-        tensors = []
-        for item in items[start : start + batch_size]:
-            packshot = _load_packshot(item)
-            if view is None:
-                tensors.append(preprocess(packshot))
-                continue
-            rng = _view_rng(config.seed, item.id, view)
-            others = rng.sample(range(len(items)), k=min(len(items), rng.randint(0, 2)))
-            distractors = [_load_packshot(items[i]) for i in others if items[i].id != item.id]
-            tensors.append(phone_view(packshot, rng, preprocess, distractors))
-        batch = torch.stack(tensors).to(device, memory_format=torch.channels_last)
+    for batch in loader:
         with torch.inference_mode():
-            features, tap = net.frozen_features(batch)
+            features, tap = net.frozen_features(batch.to(device, memory_format=torch.channels_last))
         chunks.append((features.half().cpu(), tap.half().cpu()))
-        bar.update(len(tensors))
+        bar.update(len(batch))
     return _Features(
         torch.cat([f for f, _ in chunks]).contiguous(),
         torch.cat([t for _, t in chunks]).contiguous(),
@@ -263,7 +302,6 @@ def _feature_cache(
 ) -> tuple[_Features, _Features]:
     """Packshot and phone-view features, read from ``cache_dir`` or computed and saved there
     view by view (an interrupted run keeps the views it finished)."""
-    preprocess = Embedder(config.backbone).preprocess
     views: list[int | None] = [None, *range(config.phone_views)]
     paths = [cache_dir / f"{key}-{'packshot' if v is None else f'phone{v}'}.pt" for v in views]
     missing = sum(not path.is_file() for path in paths)
@@ -280,7 +318,7 @@ def _feature_cache(
                 stored = torch.load(path, map_location="cpu", weights_only=True)
                 loaded.append(_Features(stored["features"], stored["tap"]))
                 continue
-            computed = _compute_view_features(net, items, view, config, preprocess, device, bar)
+            computed = _compute_view_features(net, _Views(items, view, config), device, bar)
             atomic_torch_save({"features": computed.features, "tap": computed.tap}, path)
             loaded.append(computed)
     phones = _Features(
@@ -337,21 +375,27 @@ class Objective(nn.Module):
         return total, values
 
 
+def _label(item: TrainItem, name: str) -> str | None:
+    if name == TYPE_COLOUR:
+        parts = [item.labels.get(field) for field in ("article_type", "base_colour")]
+        return " / ".join(parts) if all(parts) else None  # type: ignore[arg-type]
+    return item.labels.get(name) or None
+
+
 def label_vocabularies(items: Sequence[TrainItem]) -> dict[str, list[str]]:
-    """Sorted distinct values per label field among ``items`` (unknown values left out)."""
-    return {
-        name: sorted({item.labels.get(name) for item in items} - {None, ""})  # type: ignore[misc]
-        for name in LABEL_FIELDS
-    }
+    """Sorted distinct values per label among ``items`` (unknown values left out)."""
+    values = {name: {_label(item, name) for item in items} - {None} for name in LABELS}
+    return {name: sorted(found) for name, found in values.items()}  # type: ignore[type-var]
 
 
-def _label_tensor(
+def label_tensors(
     items: Sequence[TrainItem], vocabularies: Mapping[str, Sequence[str]]
 ) -> dict[str, torch.Tensor]:
+    """Each item's class index per label; -1 where the item's value is unknown."""
     index = {name: {v: i for i, v in enumerate(vocab)} for name, vocab in vocabularies.items()}
     return {
-        name: torch.tensor([index[name].get(item.labels.get(name) or "", -1) for item in items])
-        for name in LABEL_FIELDS
+        name: torch.tensor([index[name].get(_label(item, name) or "", -1) for item in items])
+        for name in LABELS
     }
 
 
@@ -391,6 +435,7 @@ def train(
     *,
     resume: bool = False,
     device: str = "auto",
+    threads: int | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
@@ -398,6 +443,7 @@ def train(
 
     A checkpoint (``trained-model.checkpoint.pt``) is written after every epoch and removed at
     the end; ``resume=True`` continues from it and refuses one made with another config/data.
+    ``threads`` sets torch's CPU threads (one is faster on a machine busy with other work).
     """
     selected = sorted(
         training_items(items, config.held_out_fraction, config.split_salt), key=lambda i: i.id
@@ -415,6 +461,8 @@ def train(
     data_key = _cache_key(selected, config)
     checkpoint = _read_checkpoint(checkpoint_path, config, data_key) if resume else None
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     seed_everything(config.seed)
     torch_device = resolve_device(device)
     net = EmbeddingNet(
@@ -432,7 +480,7 @@ def train(
     cache_seconds = time.perf_counter() - started
 
     vocabularies = label_vocabularies(selected)
-    labels = _label_tensor(selected, vocabularies)
+    labels = label_tensors(selected, vocabularies)
     objective = Objective(config.dim, vocabularies, config).to(torch_device)
     optimizer = make_optimizer(net, objective, config)
     steps_per_epoch = math.ceil(len(selected) / config.batch_size)
@@ -508,6 +556,7 @@ def train(
             "labels": vocabularies,
             "held_out_fraction": config.held_out_fraction,
             "split_salt": config.split_salt,
+            "garment_crop": config.garment_crop,
             "seed": config.seed,
             "epochs": config.epochs,
             "train_items": len(selected),

@@ -27,6 +27,7 @@ from embeddings.training import (
     TrainConfig,
     TrainingError,
     TrainItem,
+    label_tensors,
     label_vocabularies,
     make_optimizer,
     train,
@@ -150,10 +151,7 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
         features, tap = net.frozen_features(batch)
     features, tap = features.clone(), tap.clone()
     vocabularies = label_vocabularies(items)
-    labels = {
-        name: torch.tensor([vocab.index(item.labels[name]) for item in items])
-        for name, vocab in vocabularies.items()
-    }
+    labels = label_tensors(items, vocabularies)
     objective = Objective(32, vocabularies, config)
     optimizer = make_optimizer(net, objective, config)
     net.train()
