@@ -50,24 +50,34 @@ def make_embedder(settings: Settings) -> AsyncEmbedder:
 
 
 async def open_recommender(settings: Settings) -> Recommender:
-    """Open the catalog and index in ``settings.data_dir``; the model loads lazily."""
-    catalog = await Catalog.open(settings.database_path)
-    await catalog.prune_searches(settings.search_retention_days * 86400)
+    """Open the catalog and index in ``settings.data_dir``; the model loads lazily.
+
+    The embedder is built (and its configuration checked) before the catalog is opened, and
+    the catalog is closed again if anything after that fails, so a bad setting cannot leave a
+    connection thread behind that keeps the process from exiting.
+    """
     embedder = make_embedder(settings)
-    stored_model = await catalog.get_meta("model")
-    if stored_model and stored_model != embedder.model_name:
-        log.warning(
-            "the catalog was embedded with %s but the bot is set to %s: run /reindex",
-            stored_model,
-            embedder.model_name,
+    catalog = await Catalog.open(settings.database_path)
+    try:
+        await catalog.prune_searches(settings.search_retention_days * 86400)
+        stored_model = await catalog.get_meta("model")
+        if stored_model and stored_model != embedder.model_name:
+            log.warning(
+                "the catalog was embedded with %s but the bot is set to %s: run /reindex",
+                stored_model,
+                embedder.model_name,
+            )
+        return await Recommender.open(
+            catalog,
+            embedder,
+            settings.data_dir,
+            page_size=settings.results_per_page,
+            ranking=settings.ranking,
         )
-    return await Recommender.open(
-        catalog,
-        embedder,
-        settings.data_dir,
-        page_size=settings.results_per_page,
-        ranking=settings.ranking,
-    )
+    except BaseException:
+        embedder.close()
+        await catalog.close()
+        raise
 
 
 async def load_configured_catalog(recommender: Recommender, settings: Settings) -> None:
