@@ -4,7 +4,10 @@ The HNSW index ranks by CNN similarity only, which knows the garment type well a
 poorly, and happily returns five photos of the same product. So the recommender asks it for a
 pool of candidates and this module
 
-1. scores each by ``cnn_similarity + colour_weight * colour_similarity`` (relevance);
+1. scores each by ``cnn_similarity + colour_weight * colour_similarity + label_weight *
+   label_agreement`` (relevance), where label agreement is how strongly a trained model's
+   label heads believe the query shares the candidate's article type and colour: the
+   catalog's own labels, which a shop's data always has, steer the order;
 2. picks the page greedily by maximal marginal relevance (MMR): relevance minus ``diversity``
    times the candidate's highest CNN similarity to anything already picked or shown before;
 3. defers near-duplicates, candidates whose CNN similarity to something picked or shown is
@@ -17,10 +20,18 @@ are the catalog's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from embeddings import LabelHeads
+
+RANKED_LABELS = ("article_type", "base_colour")
+"""Label fields whose agreement counts in relevance: the garment type and the colour a shopper
+sees first. Gender was left out: measured separately it moved nothing (docs/BENCHMARKS.md)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class RankingConfig:
 
     pool: int = 50
     colour_weight: float = 0.25
+    label_weight: float = 1.0
     diversity: float = 0.0
     near_duplicate: float = 0.95
 
@@ -50,26 +62,70 @@ class Candidate:
     """The candidate's unit CNN vector."""
     colour: np.ndarray | None
     """Its colour descriptor; None when the catalog has none for it yet."""
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    """Its catalog labels (article_type, base_colour, …), None where the shop gave none."""
+
+
+def label_agreement(
+    heads: LabelHeads, query: np.ndarray, candidates: Sequence[Candidate]
+) -> np.ndarray:
+    """Per candidate, the mean over :data:`RANKED_LABELS` of the probability the label heads
+    give the query for the candidate's label, in [0, 1].
+
+    A candidate whose label is missing, or one the model never learnt, is judged by the
+    model's belief about its own vector instead (the chance both share a label), so a new
+    product type is neither favoured nor buried by the shop's wording.
+    """
+    fields = [name for name in RANKED_LABELS if name in heads.prototypes]
+    if not candidates or not fields:
+        return np.zeros(len(candidates))
+    query_probs = heads.probabilities(query[None, :])
+    vectors = np.stack([candidate.vector for candidate in candidates])
+    own_probs = heads.probabilities(vectors)
+    agreement = np.zeros(len(candidates))
+    for name in fields:
+        index = {value: i for i, value in enumerate(heads.vocabularies[name])}
+        beliefs = own_probs[name] @ query_probs[name][0]
+        for row, candidate in enumerate(candidates):
+            known = index.get(candidate.labels.get(name) or "")
+            agreement[row] += beliefs[row] if known is None else query_probs[name][0, known]
+    return agreement / len(fields)
 
 
 def relevance(
-    candidates: Sequence[Candidate], query_colour: np.ndarray | None, colour_weight: float
+    candidates: Sequence[Candidate],
+    query_colour: np.ndarray | None,
+    colour_weight: float,
+    labels: np.ndarray | None = None,
+    label_weight: float = 0.0,
 ) -> np.ndarray:
-    """``(cnn + colour_weight * colour) / (1 + colour_weight)`` per candidate, in [-1, 1].
+    """``(cnn + colour_weight * colour + label_weight * labels) / (1 + both weights)`` per
+    candidate, in [-1, 1]; ``labels`` is :func:`label_agreement` (None: no label heads).
 
     Without a query colour the colour term drops out; a candidate without a colour gets the
     pool's mean colour similarity, so it is neither favoured nor buried.
     """
     cnn = np.array([candidate.similarity for candidate in candidates], dtype=np.float64)
-    if query_colour is None or colour_weight == 0 or not candidates:
-        return cnn
+    if query_colour is None or not candidates:
+        colour_weight = 0.0
+    if labels is None or not candidates:
+        label_weight = 0.0
+    score = cnn
+    if colour_weight:
+        score = score + colour_weight * _colour_similarity(candidates, query_colour)
+    if label_weight:
+        score = score + label_weight * labels
+    return score / (1 + colour_weight + label_weight)
+
+
+def _colour_similarity(candidates: Sequence[Candidate], query_colour: np.ndarray) -> np.ndarray:
     known = np.array([candidate.colour is not None for candidate in candidates])
     colour = np.zeros(len(candidates))
     if known.any():
         colours = np.stack([c.colour for c in candidates if c.colour is not None])
         colour[known] = colours @ np.asarray(query_colour, dtype=np.float32)
         colour[~known] = colour[known].mean()
-    return (cnn + colour_weight * colour) / (1 + colour_weight)
+    return colour
 
 
 def select_page(

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from bot.indexing import Indexer, IngestReport, ProgressCallback, load_or_rebuild_index
-from bot.ranking import Candidate, RankingConfig, relevance, select_page
+from bot.ranking import (
+    RANKED_LABELS,
+    Candidate,
+    RankingConfig,
+    label_agreement,
+    relevance,
+    select_page,
+)
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
 from storage.models import StoredItem
@@ -198,14 +205,21 @@ class Recommender:
         """
         config = self.ranking
         hits = index.search(query.vector, max(config.pool, 2 * count), exclude=set(exclude))
-        colours = await self.catalog.get_colours([key for key, _ in hits])
+        keys = [key for key, _ in hits]
+        colours, items = await self.catalog.get_colours(keys), await self.catalog.get_items(keys)
         candidates = [
-            Candidate(key, similarity, vector, colours[key])
+            Candidate(key, similarity, vector, colours[key], _labels(items[key]))
             for key, similarity in hits
-            if key in colours and (vector := index.get(key)) is not None
+            if key in colours and key in items and (vector := index.get(key)) is not None
         ]
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
-        scores = relevance(candidates, query.colour, config.colour_weight)
+        heads = self.embedder.label_heads
+        agreement = None
+        if heads is not None and config.label_weight > 0:
+            agreement = label_agreement(heads, query.vector, candidates)
+        scores = relevance(
+            candidates, query.colour, config.colour_weight, agreement, config.label_weight
+        )
         page = select_page(
             candidates,
             scores,
@@ -214,12 +228,11 @@ class Recommender:
             diversity=config.diversity,
             near_duplicate=config.near_duplicate,
         )
-        items = await self.catalog.get_items([candidates[i].key for i in page])
-        return [
-            Match(items[candidates[i].key], float(scores[i]))
-            for i in page
-            if candidates[i].key in items
-        ]
+        return [Match(items[candidates[i].key], float(scores[i])) for i in page]
+
+
+def _labels(stored: StoredItem) -> dict[str, str | None]:
+    return {name: getattr(stored.item, name) for name in RANKED_LABELS}
 
 
 @dataclass(frozen=True)

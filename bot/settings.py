@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     ranking_pool: int = Field(RankingConfig.pool, ge=1, le=1000, alias="RANKING_POOL")
     colour_weight: float = Field(RankingConfig.colour_weight, ge=0, le=10, alias="COLOUR_WEIGHT")
+    label_weight: float = Field(RankingConfig.label_weight, ge=0, le=10, alias="LABEL_WEIGHT")
     diversity: float = Field(RankingConfig.diversity, ge=0, le=10, alias="DIVERSITY")
     near_duplicate_similarity: float = Field(
         RankingConfig.near_duplicate, gt=0, le=1, alias="NEAR_DUPLICATE_SIMILARITY"
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
         return RankingConfig(
             pool=self.ranking_pool,
             colour_weight=self.colour_weight,
+            label_weight=self.label_weight,
             diversity=self.diversity,
             near_duplicate=self.near_duplicate_similarity,
         )

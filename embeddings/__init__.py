@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         load_backbone,
     )
     from .embedder import AsyncEmbedder, Embedder
+    from .trained import LabelHeads
 
 _LAZY_MODULES = {
     "BACKBONES": "backbones",
@@ -34,6 +35,7 @@ _LAZY_MODULES = {
     "load_backbone": "backbones",
     "AsyncEmbedder": "embedder",
     "Embedder": "embedder",
+    "LabelHeads": "trained",
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "BackboneSpec",
     "Embedder",
     "ImageRejected",
+    "LabelHeads",
     "Preprocessing",
     "flatten_to_rgb",
     "get_backbone_spec",

@@ -20,7 +20,7 @@ from torchvision.transforms import InterpolationMode
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
 from .features import Features, extract_features
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
-from .trained import TrainedModelInfo, load_trained, read_trained_info
+from .trained import LabelHeads, TrainedModelInfo, load_trained, read_label_heads, read_trained_info
 
 _T = TypeVar("_T")
 
@@ -52,6 +52,8 @@ class Embedder:
         self.spec = get_backbone_spec(backbone)
         self.weights = None if weights is None else check_weights_path(weights)
         self.trained: TrainedModelInfo | None = None
+        self.label_heads: LabelHeads | None = None
+        """A trained model's label classifiers (search ranks by them); None otherwise."""
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.torch_threads = torch_threads
@@ -64,6 +66,7 @@ class Embedder:
             self.trained = self._trained_info(trained)
             self.dim = self.trained.dim
             self.model_name = self.trained.model_name
+            self.label_heads = read_label_heads(self.trained.path)
         prep = self.spec.preprocessing
         self._interpolation = InterpolationMode(prep.interpolation)
         self._mean = list(prep.mean)
@@ -170,6 +173,10 @@ class AsyncEmbedder:
         self._executor = executor or ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="embedder"
         )
+
+    @property
+    def label_heads(self) -> LabelHeads | None:
+        return self.embedder.label_heads
 
     @property
     def model_name(self) -> str:

@@ -16,11 +16,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -130,6 +131,40 @@ class EmbeddingNet(nn.Module):
 
 
 @dataclass(frozen=True)
+class LabelHeads:
+    """The classifiers training learnt next to the embedding: one unit prototype per label
+    value (article type, colour, …) in the embedding space.
+
+    A vector's cosine to the prototypes, times ``scale`` and soft-maxed, is the model's belief
+    about its labels; search uses it to prefer catalog items whose own labels agree.
+    """
+
+    vocabularies: Mapping[str, Sequence[str]]
+    prototypes: Mapping[str, np.ndarray]
+    """float32 (values, dim) per label, rows of norm 1, in vocabulary order."""
+    scale: float
+
+    def probabilities(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """(n, values) per label for unit ``vectors`` (n, dim); rows sum to 1."""
+        result = {}
+        for name, prototypes in self.prototypes.items():
+            logits = self.scale * (np.asarray(vectors, dtype=np.float32) @ prototypes.T)
+            logits -= logits.max(axis=1, keepdims=True)
+            weights = np.exp(logits)
+            result[name] = weights / weights.sum(axis=1, keepdims=True)
+        return result
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {f"heads.{name}": torch.from_numpy(p) for name, p in self.prototypes.items()}
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "vocabularies": {name: list(self.vocabularies[name]) for name in self.prototypes},
+        }
+
+
+@dataclass(frozen=True)
 class TrainedModelInfo:
     """What a weights file says about itself; enough to name and size the model unloaded."""
 
@@ -169,10 +204,17 @@ def atomic_torch_save(obj: object, path: Path) -> None:
         raise
 
 
-def save_trained(path: Path, net: EmbeddingNet, meta: Mapping[str, Any]) -> TrainedModelInfo:
-    """Write ``net`` and ``meta`` (JSON-compatible) atomically; returns the file's info."""
+def save_trained(
+    path: Path,
+    net: EmbeddingNet,
+    meta: Mapping[str, Any],
+    heads: LabelHeads | None = None,
+) -> TrainedModelInfo:
+    """Write ``net``, ``meta`` (JSON-compatible) and the label ``heads`` atomically; returns
+    the file's info."""
     state = {key: value.detach().cpu() for key, value in net.state_dict().items()}
-    digest = state_sha256(state)
+    head_state = {} if heads is None else heads.state()
+    digest = state_sha256({**state, **head_state})
     full_meta = {
         **meta,
         "backbone": net.backbone_name,
@@ -181,8 +223,11 @@ def save_trained(path: Path, net: EmbeddingNet, meta: Mapping[str, Any]) -> Trai
         "colour_tap": net.colour_tap,
         "sha256": digest,
     }
+    if heads is not None:
+        full_meta["label_heads"] = heads.meta()
     json.dumps(full_meta)  # fail before writing if the metadata would not round-trip
-    atomic_torch_save({"format": FILE_FORMAT, "meta": full_meta, "state_dict": state}, path)
+    payload = {"format": FILE_FORMAT, "meta": full_meta, "state_dict": state, "heads": head_state}
+    atomic_torch_save(payload, path)
     return TrainedModelInfo(path, net.backbone_name, net.dim, digest, full_meta)
 
 
@@ -208,12 +253,26 @@ def read_trained_info(path: str | Path) -> TrainedModelInfo:
     return TrainedModelInfo(path, meta["backbone"], int(meta["dim"]), meta["sha256"], meta)
 
 
+def read_label_heads(path: str | Path) -> LabelHeads | None:
+    """The label heads stored with a trained model; None for a file written without them."""
+    payload = _read(Path(path), mmap=True)
+    described = payload["meta"].get("label_heads")
+    if not described:
+        return None
+    heads = payload.get("heads", {})
+    prototypes = {
+        name: heads[f"heads.{name}"].numpy().astype(np.float32, copy=True)
+        for name in described["vocabularies"]
+    }
+    return LabelHeads(described["vocabularies"], prototypes, float(described["scale"]))
+
+
 def load_trained(path: str | Path) -> tuple[EmbeddingNet, TrainedModelInfo]:
     """Build the network from a weights file, verify its hash, return it in eval mode."""
     path = Path(path)
     payload = _read(path, mmap=False)
     meta, state = payload["meta"], payload["state_dict"]
-    if state_sha256(state) != meta["sha256"]:
+    if state_sha256({**state, **payload.get("heads", {})}) != meta["sha256"]:
         raise ValueError(f"Trained model file {str(path)!r} is damaged (hash mismatch).")
     net = EmbeddingNet(
         meta["backbone"],

@@ -47,7 +47,13 @@ from .embedder import Embedder
 from .features import garment_view as search_view
 from .images import ImageRejected, load_image
 from .splits import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SALT, is_held_out
-from .trained import EmbeddingNet, TrainedModelInfo, atomic_torch_save, save_trained
+from .trained import (
+    EmbeddingNet,
+    LabelHeads,
+    TrainedModelInfo,
+    atomic_torch_save,
+    save_trained,
+)
 
 LABEL_FIELDS = ("article_type", "base_colour", "gender")
 """The catalog fields training reads."""
@@ -349,6 +355,14 @@ class Objective(nn.Module):
         self.temperature = config.temperature
         self.instance_weight = config.instance_weight
 
+    def label_heads(self, vocabularies: Mapping[str, Sequence[str]]) -> LabelHeads:
+        """The learnt classifiers, as search uses them (unit prototypes, CosFace's scale)."""
+        prototypes = {
+            name: F.normalize(weights.detach().float().cpu(), dim=1).numpy()
+            for name, weights in self.classifiers.items()
+        }
+        return LabelHeads({name: vocabularies[name] for name in prototypes}, prototypes, self.scale)
+
     def forward(
         self, packshots: torch.Tensor, photos: torch.Tensor, labels: Mapping[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -566,6 +580,7 @@ def train(
             "cache_seconds": round(cache_seconds, 1),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
+        objective.label_heads(vocabularies),
     )
     checkpoint_path.unlink(missing_ok=True)
     return TrainResult(info, len(selected), config.epochs, cache_seconds, train_seconds, history)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.ranking import Candidate, relevance, select_page
+from bot.ranking import Candidate, label_agreement, relevance, select_page
+from embeddings import LabelHeads
 from embeddings.colour import DIM
 
 RED, BLUE = np.zeros(DIM, np.float32), np.zeros(DIM, np.float32)
@@ -116,3 +117,45 @@ def test_next_page_continues_where_the_last_one_stopped(
         **rule,
     )
     assert set(first) | {rest[i] for i in second} == set(both)
+
+
+def _heads(dim: int = 16) -> LabelHeads:
+    """Two article types whose prototypes are the first two axes; colour heads absent."""
+    prototypes = np.zeros((2, dim), np.float32)
+    prototypes[0, 0] = prototypes[1, 1] = 1.0
+    return LabelHeads({"article_type": ["Dresses", "Shirts"]}, {"article_type": prototypes}, 20.0)
+
+
+def test_label_agreement_trusts_catalog_labels_and_falls_back_to_the_model() -> None:
+    heads = _heads()
+    query = _unit(np.eye(16, dtype=np.float32)[0] + 0.1)  # looks like a dress
+    vectors = np.stack([_unit(np.eye(16, dtype=np.float32)[i] + 0.1) for i in (0, 1, 0, 1)])
+    labels = [{"article_type": "Dresses"}, {"article_type": "Shirts"},
+              {"article_type": None}, {"article_type": "Kaftans"}]  # fmt: skip
+    candidates = [
+        Candidate(key, float(v @ query), v, None, label)
+        for key, (v, label) in enumerate(zip(vectors, labels, strict=True))
+    ]
+    agreement = label_agreement(heads, query, candidates)
+    assert agreement[0] > 0.99 and agreement[1] < 0.01
+    # Unlabelled or unknown to the model: judged by what the model sees in the candidate.
+    assert agreement[2] > 0.95 and agreement[3] < 0.05
+
+
+def test_label_weight_lifts_the_predicted_type_over_a_closer_other_type() -> None:
+    heads = _heads()
+    query = _unit(np.eye(16, dtype=np.float32)[0] + 0.1)
+    _, vectors = _spread(4)
+    # Shirts are closer by CNN similarity, but the heads say the query is a dress.
+    candidates = [
+        Candidate(key, 0.80 if key % 2 else 0.75, vectors[key], None,
+                  {"article_type": "Shirts" if key % 2 else "Dresses"})
+        for key in range(4)
+    ]  # fmt: skip
+    agreement = label_agreement(heads, query, candidates)
+    plain = relevance(candidates, None, 0.25, agreement, label_weight=0.0)
+    assert [int(i) for i in np.argsort(-plain)[:2]] == [1, 3]
+    ranked = relevance(candidates, None, 0.25, agreement, label_weight=0.5)
+    assert {int(i) for i in np.argsort(-ranked)[:2]} == {0, 2}
+    assert np.all(np.abs(ranked) <= 1.0)
+    np.testing.assert_allclose(relevance(candidates, None, 0.25, None, 0.5), plain)

@@ -110,6 +110,27 @@ def test_embedder_uses_the_trained_weights(trained: dict) -> None:
     assert not np.allclose(first[0], first[1])
 
 
+def test_label_heads_travel_with_the_weights_and_are_hashed(trained: dict, tmp_path: Path) -> None:
+    path = trained["data"] / TRAINED_MODEL_FILE
+    heads = Embedder(trained=path).label_heads
+    assert heads is not None
+    assert heads.vocabularies["article_type"] == [
+        "Casual Shoes", "Dresses", "Trousers", "Tshirts"
+    ]  # fmt: skip
+    assert heads.prototypes["article_type"].shape == (4, 32)
+    vectors = Embedder(trained=path).embed([garment_image("Dresses", "Red")])
+    probabilities = heads.probabilities(vectors)["base_colour"]
+    assert probabilities.shape == (1, len(heads.vocabularies["base_colour"]))
+    assert np.isclose(probabilities.sum(), 1.0)
+    # Editing a head is editing the model: the stored hash must catch it.
+    payload = torch.load(path, weights_only=True)
+    payload["heads"]["heads.article_type"][0, 0] += 1.0
+    tampered = tmp_path / "tampered.pt"
+    torch.save(payload, tampered)
+    with pytest.raises(ValueError, match="damaged"):
+        load_trained(tampered)
+
+
 def test_settings_pick_up_the_trained_model(trained: dict, tmp_path: Path) -> None:
     data = trained["data"]
     auto = Settings(WARDROBE_DATA_DIR=data)
