@@ -10,7 +10,11 @@ pool of candidates and this module
    catalog's own labels, which a shop's data always has, steer the order;
 2. picks the page greedily by maximal marginal relevance (MMR): relevance minus ``diversity``
    times the candidate's highest CNN similarity to anything already picked or shown before;
-3. defers near-duplicates, candidates whose CNN similarity to something picked or shown is
+3. on a search's first page, fills the first ``visual_slots`` places by CNN + colour alone:
+   the photographed product itself, when the shop has it, must not lose its place to items
+   the label heads merely agree with (their guess is wrong on about a quarter of phone
+   photos);
+4. defers near-duplicates, candidates whose CNN similarity to something picked or shown is
    above ``near_duplicate``: they only fill a page that would otherwise stay short.
 
 Items shown earlier in a search count as picked, so page n+1 continues the same greedy order
@@ -49,6 +53,7 @@ class RankingConfig:
     pool: int = 50
     colour_weight: float = 0.25
     label_weight: float = 1.0
+    visual_slots: int = 2
     diversity: float = 0.0
     near_duplicate: float = 0.95
 
@@ -162,3 +167,29 @@ def select_page(
     deferred = [int(i) for i in np.flatnonzero(open_)[np.argsort(-scores[open_], kind="stable")]]
     picked += deferred[: count - len(picked)]
     return sorted(picked, key=lambda i: -scores[i])
+
+
+def select_first_page(
+    candidates: Sequence[Candidate],
+    visual: np.ndarray,
+    scores: np.ndarray,
+    count: int,
+    *,
+    visual_slots: int,
+    shown: Sequence[np.ndarray] = (),
+    diversity: float = 0.0,
+    near_duplicate: float = 1.0,
+) -> list[int]:
+    """A search's first page: ``visual_slots`` places by ``visual`` (CNN + colour relevance),
+    then the rest by ``scores`` (with label agreement), each part by :func:`select_page`."""
+    lead = select_page(
+        candidates, visual, min(visual_slots, count), shown=shown,
+        diversity=diversity, near_duplicate=near_duplicate,
+    )  # fmt: skip
+    rest = [i for i in range(len(candidates)) if i not in lead]
+    tail = select_page(
+        [candidates[i] for i in rest], scores[rest], count - len(lead),
+        shown=[*shown, *(candidates[i].vector for i in lead)],
+        diversity=diversity, near_duplicate=near_duplicate,
+    )  # fmt: skip
+    return lead + [rest[i] for i in tail]

@@ -21,6 +21,7 @@ from bot.ranking import (
     RankingConfig,
     label_agreement,
     relevance,
+    select_first_page,
     select_page,
 )
 from embeddings import AsyncEmbedder
@@ -169,7 +170,9 @@ class Recommender:
             raise SearchExpired(search_id)
         colour = None if session.colour is None else np.frombuffer(session.colour, np.float32)
         query = _Query(vector, colour)
-        matches = await self._matches(index, query, exclude=session.shown, count=self.page_size)
+        matches = await self._matches(
+            index, query, exclude=session.shown, count=self.page_size, first_page=False
+        )
         if matches:
             shown = [*session.shown, *(match.item.key for match in matches)]
             await self.catalog.set_shown(search_id, shown)
@@ -194,14 +197,21 @@ class Recommender:
         return ResultPage(search_id, matches)
 
     async def _matches(
-        self, index: VectorIndex, query: _Query, *, count: int, exclude: tuple[int, ...] = ()
+        self,
+        index: VectorIndex,
+        query: _Query,
+        *,
+        count: int,
+        exclude: tuple[int, ...] = (),
+        first_page: bool = True,
     ) -> list[Match]:
         """The next ``count`` items under :mod:`bot.ranking`'s rule, best first.
 
         The index is asked for a pool of the nearest items not in ``exclude``; only those that
         still have a catalog row compete (while a reindex commits, the index being served may
         still hold items the new catalog dropped). ``exclude`` holds what this search already
-        showed, which the page must differ from.
+        showed, which the page must differ from. A ``first_page`` leads with the best matches
+        by look alone (``visual_slots``), the exact product first when the shop has it.
         """
         config = self.ranking
         hits = index.search(query.vector, max(config.pool, 2 * count), exclude=set(exclude))
@@ -213,21 +223,21 @@ class Recommender:
             if key in colours and key in items and (vector := index.get(key)) is not None
         ]
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
-        heads = self.embedder.label_heads
-        agreement = None
+        visual = relevance(candidates, query.colour, config.colour_weight)
+        scores, heads = visual, self.embedder.label_heads
         if heads is not None and config.label_weight > 0:
             agreement = label_agreement(heads, query.vector, candidates)
-        scores = relevance(
-            candidates, query.colour, config.colour_weight, agreement, config.label_weight
-        )
-        page = select_page(
-            candidates,
-            scores,
-            count,
-            shown=shown,
-            diversity=config.diversity,
-            near_duplicate=config.near_duplicate,
-        )
+            scores = relevance(
+                candidates, query.colour, config.colour_weight, agreement, config.label_weight
+            )
+        options = {"shown": shown, "diversity": config.diversity,
+                   "near_duplicate": config.near_duplicate}  # fmt: skip
+        if first_page and scores is not visual:
+            page = select_first_page(
+                candidates, visual, scores, count, visual_slots=config.visual_slots, **options
+            )
+        else:
+            page = select_page(candidates, scores, count, **options)
         return [Match(items[candidates[i].key], float(scores[i])) for i in page]
 
 

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     ranking_pool: int = Field(RankingConfig.pool, ge=1, le=1000, alias="RANKING_POOL")
     colour_weight: float = Field(RankingConfig.colour_weight, ge=0, le=10, alias="COLOUR_WEIGHT")
     label_weight: float = Field(RankingConfig.label_weight, ge=0, le=10, alias="LABEL_WEIGHT")
+    visual_slots: int = Field(RankingConfig.visual_slots, ge=0, le=10, alias="VISUAL_SLOTS")
     diversity: float = Field(RankingConfig.diversity, ge=0, le=10, alias="DIVERSITY")
     near_duplicate_similarity: float = Field(
         RankingConfig.near_duplicate, gt=0, le=1, alias="NEAR_DUPLICATE_SIMILARITY"
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
             pool=self.ranking_pool,
             colour_weight=self.colour_weight,
             label_weight=self.label_weight,
+            visual_slots=self.visual_slots,
             diversity=self.diversity,
             near_duplicate=self.near_duplicate_similarity,
         )

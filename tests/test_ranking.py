@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.ranking import Candidate, label_agreement, relevance, select_page
+from bot.ranking import (
+    Candidate,
+    label_agreement,
+    relevance,
+    select_first_page,
+    select_page,
+)
 from embeddings import LabelHeads
 from embeddings.colour import DIM
 
@@ -159,3 +165,25 @@ def test_label_weight_lifts_the_predicted_type_over_a_closer_other_type() -> Non
     assert {int(i) for i in np.argsort(-ranked)[:2]} == {0, 2}
     assert np.all(np.abs(ranked) <= 1.0)
     np.testing.assert_allclose(relevance(candidates, None, 0.25, None, 0.5), plain)
+
+
+def test_first_page_keeps_the_closest_look_ahead_of_label_agreement() -> None:
+    heads = _heads()
+    query = _unit(np.eye(16, dtype=np.float32)[0] + 0.1)  # the heads call it a dress
+    _, vectors = _spread(5)
+    # Key 0 is the photographed product (a shirt the heads mistake for a dress): by far the
+    # closest look. The labelled dresses would push it off a page ranked by agreement alone.
+    candidates = [
+        Candidate(key, 0.95 if key == 0 else 0.6, vectors[key], None,
+                  {"article_type": "Shirts" if key in (0, 1) else "Dresses"})
+        for key in range(5)
+    ]  # fmt: skip
+    agreement = label_agreement(heads, query, candidates)
+    visual = relevance(candidates, None, 0.0)
+    scores = relevance(candidates, None, 0.0, agreement, label_weight=1.0)
+    assert 0 not in select_page(candidates, scores, 3)
+    page = select_first_page(candidates, visual, scores, 3, visual_slots=1)
+    assert page[0] == 0 and set(page[1:]) <= {2, 3, 4}
+    assert select_first_page(candidates, visual, scores, 3, visual_slots=0) == select_page(
+        candidates, scores, 3
+    )

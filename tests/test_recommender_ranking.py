@@ -7,11 +7,12 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.ranking import RankingConfig
 from bot.recommender import Recommender
-from embeddings import AsyncEmbedder, Embedder
+from embeddings import AsyncEmbedder, Embedder, LabelHeads
 from storage.catalog import Catalog
 from tests.catalog_factory import Product, jpeg_bytes, photo_of, write_catalog, write_styles
 
@@ -104,3 +105,29 @@ async def test_items_stored_without_colours_still_serve_and_are_reembedded(world
     assert report.embedded == len(world["products"])
     colours = await recommender.catalog.get_colours([key])
     assert colours[key] is not None
+
+
+async def test_label_heads_rank_by_the_catalogs_own_labels(world, monkeypatch) -> None:
+    """With label heads, a page follows the shop's labels: a product the shop calls a dress
+    joins a dress photo's results even though it looks like trousers."""
+    products = world["products"]
+    relabelled = next(p for p in products if (p.article_type, p.colour) == ("Trousers", "Red"))
+    write_styles(
+        world["styles"],
+        [replace(p, article_type="Dresses") if p is relabelled else p for p in products],
+    )
+    recommender = await world["open"](colour_weight=0.0, label_weight=5.0, visual_slots=0)
+    await recommender.ingest(world["styles"], world["images"])
+    items = await recommender.catalog.all_items()
+    types = sorted({stored.item.article_type for stored in items.values()})
+    centroids = np.stack([
+        np.mean([recommender.index.get(k) for k, s in items.items() if s.item.article_type == t], 0)
+        for t in types
+    ])  # fmt: skip
+    prototypes = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    heads = LabelHeads({"article_type": types}, {"article_type": prototypes}, 100.0)
+    monkeypatch.setattr(recommender.embedder.embedder, "label_heads", heads)
+    recommender.page_size = 7
+    page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Red")), chat_id=7)
+    labelled_dresses = {p.id for p in products if p.article_type == "Dresses"} | {relabelled.id}
+    assert set(_ids(page.matches)) == labelled_dresses
