@@ -49,6 +49,7 @@ BASELINE: dict[str, object] = {
     "embedding_trained": "none",  # no `wardrobe train` weights
     "garment_crop": False,  # embed the whole photo, not the localised garment
     "colour_weight": 0.0,  # rank by CNN similarity alone
+    "label_weight": 0.0,  # no label heads (the frozen model has none anyway)
     "diversity": 0.0,  # no MMR
     "near_duplicate_similarity": 1.0,  # defer no near-duplicates
 }
