@@ -12,8 +12,8 @@ pool of candidates and this module
    times the candidate's highest CNN similarity to anything already picked or shown before;
 3. on a search's first page, fills the first ``visual_slots`` places by CNN + colour alone:
    the photographed product itself, when the shop has it, must not lose its place to items
-   the label heads merely agree with (their guess is wrong on about a quarter of phone
-   photos);
+   the label heads merely agree with (their type guess is wrong on about one phone photo
+   in five);
 4. defers near-duplicates, candidates whose CNN similarity to something picked or shown is
    above ``near_duplicate``: they only fill a page that would otherwise stay short.
 
@@ -46,8 +46,10 @@ class RankingConfig:
     P@5, for +4 points of type+colour P@5 and +2.4 of phone exact R@5 (0.5 bought +1.4 more
     type+colour for another point of type, and let solid colours outrank the garment type);
     MMR cost 1-3 points of phone type P@5 for little less redundancy, so it is off; 0.95 keeps
-    near-identical photos (a pair on 3.6 % of pages) apart for -0.1 point. A fine-tuned model
-    spreads similarities differently: re-check then.
+    near-identical photos (a pair on 3.6 % of pages) apart for -0.1 point. ``label_weight``
+    and ``visual_slots`` only act with a trained model; 1 and 2 were chosen with `wardrobe
+    train`'s model on the held-out split (the train split is no test of a model trained on
+    it), from a handful of values, so those numbers are slightly optimistic.
     """
 
     pool: int = 50
