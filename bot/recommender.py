@@ -215,12 +215,11 @@ class Recommender:
         """
         config = self.ranking
         hits = index.search(query.vector, max(config.pool, 2 * count), exclude=set(exclude))
-        keys = [key for key, _ in hits]
-        colours, items = await self.catalog.get_colours(keys), await self.catalog.get_items(keys)
+        stored = await self.catalog.get_items_with_colours([key for key, _ in hits])
         candidates = [
-            Candidate(key, similarity, vector, colours[key], _labels(items[key]))
+            Candidate(key, similarity, vector, stored[key][1], _labels(stored[key][0]))
             for key, similarity in hits
-            if key in colours and key in items and (vector := index.get(key)) is not None
+            if key in stored and (vector := index.get(key)) is not None
         ]
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
         visual = relevance(candidates, query.colour, config.colour_weight)
@@ -238,7 +237,7 @@ class Recommender:
             )
         else:
             page = select_page(candidates, scores, count, **options)
-        return [Match(items[candidates[i].key], float(scores[i])) for i in page]
+        return [Match(stored[candidates[i].key][0], float(scores[i])) for i in page]
 
 
 def _labels(stored: StoredItem) -> dict[str, str | None]:

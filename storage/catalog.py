@@ -116,14 +116,28 @@ class Catalog:
         return {row[0]: ItemState(row[1], row[2], bool(row[3]), bool(row[4])) for row in rows}
 
     async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        async with self._db.execute(
-            f"SELECT * FROM items WHERE key IN ({marks})", tuple(keys)
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._rows_for_keys("SELECT * FROM items WHERE key IN ({keys})", keys)
         return {row["key"]: _stored_item(row) for row in rows}
+
+    async def get_items_with_colours(
+        self, keys: Sequence[int]
+    ) -> dict[int, tuple[StoredItem, np.ndarray | None]]:
+        """:meth:`get_items` and :meth:`get_colours` in one query, for the keys that have both
+        a row and an embedding (what a search may show)."""
+        rows = await self._rows_for_keys(
+            "SELECT items.*, embeddings.colour AS colour FROM items "
+            "JOIN embeddings ON embeddings.item_key = items.key WHERE items.key IN ({keys})",
+            keys,
+        )
+        return {row["key"]: (_stored_item(row), _vector(row["colour"])) for row in rows}
+
+    async def _rows_for_keys(self, query: str, keys: Sequence[int]) -> list[aiosqlite.Row]:
+        """Rows of ``query``, whose ``{keys}`` is replaced by one placeholder per key."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        async with self._db.execute(query.format(keys=marks), tuple(keys)) as cursor:
+            return list(await cursor.fetchall())
 
     async def all_items(self) -> dict[int, StoredItem]:
         async with self._db.execute("SELECT * FROM items") as cursor:
@@ -224,17 +238,10 @@ class Catalog:
 
         A key missing from the result has no embedding row: the item left the catalog.
         """
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        async with self._db.execute(
-            f"SELECT item_key, colour FROM embeddings WHERE item_key IN ({marks})", tuple(keys)
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return {
-            row[0]: None if row[1] is None else np.frombuffer(row[1], dtype=np.float32)
-            for row in rows
-        }
+        rows = await self._rows_for_keys(
+            "SELECT item_key, colour FROM embeddings WHERE item_key IN ({keys})", keys
+        )
+        return {row[0]: _vector(row[1]) for row in rows}
 
     async def set_telegram_file_ids(self, file_ids: dict[int, str]) -> None:
         """Remember Telegram's file ids so the next album re-sends instead of re-uploading."""
@@ -337,6 +344,10 @@ async def _add_missing_columns(db: aiosqlite.Connection) -> None:
 
 def _blob(array: np.ndarray) -> bytes:
     return np.asarray(array, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
 
 
 def _stored_item(row: aiosqlite.Row) -> StoredItem:
