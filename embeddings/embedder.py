@@ -21,7 +21,7 @@ from torchvision.transforms import InterpolationMode
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
 from .features import Features, extract_features
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
-from .trained import LabelHeads, TrainedModelInfo, load_trained, read_label_heads, read_trained_info
+from .trained import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 
 _T = TypeVar("_T")
 
@@ -67,7 +67,7 @@ class Embedder:
             self.trained = self._trained_info(trained)
             self.dim = self.trained.dim
             self.model_name = self.trained.model_name
-            self.label_heads = read_label_heads(self.trained.path)
+            self.label_heads = self.trained.label_heads
         prep = self.spec.preprocessing
         self._interpolation = InterpolationMode(prep.interpolation)
         self._mean = list(prep.mean)

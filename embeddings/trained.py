@@ -166,13 +166,15 @@ class LabelHeads:
 
 @dataclass(frozen=True)
 class TrainedModelInfo:
-    """What a weights file says about itself; enough to name and size the model unloaded."""
+    """What a weights file says about itself; enough to name and size the model unloaded, and
+    its label heads (small), which search needs without the network."""
 
     path: Path
     backbone: str
     dim: int
     sha256: str
     meta: Mapping[str, Any]
+    label_heads: LabelHeads | None = None
 
     @property
     def model_name(self) -> str:
@@ -228,7 +230,7 @@ def save_trained(
     json.dumps(full_meta)  # fail before writing if the metadata would not round-trip
     payload = {"format": FILE_FORMAT, "meta": full_meta, "state_dict": state, "heads": head_state}
     atomic_torch_save(payload, path)
-    return TrainedModelInfo(path, net.backbone_name, net.dim, digest, full_meta)
+    return TrainedModelInfo(path, net.backbone_name, net.dim, digest, full_meta, heads)
 
 
 def _read(path: Path, *, mmap: bool) -> dict[str, Any]:
@@ -247,24 +249,22 @@ def _read(path: Path, *, mmap: bool) -> dict[str, Any]:
 
 
 def read_trained_info(path: str | Path) -> TrainedModelInfo:
-    """Read only the metadata (tensors are memory-mapped, not loaded)."""
+    """Read the metadata and label heads (the network's tensors are memory-mapped, not loaded)."""
     path = Path(path)
-    meta = _read(path, mmap=True)["meta"]
-    return TrainedModelInfo(path, meta["backbone"], int(meta["dim"]), meta["sha256"], meta)
+    return _info(path, _read(path, mmap=True))
 
 
-def read_label_heads(path: str | Path) -> LabelHeads | None:
-    """The label heads stored with a trained model; None for a file written without them."""
-    payload = _read(Path(path), mmap=True)
-    described = payload["meta"].get("label_heads")
-    if not described:
-        return None
-    heads = payload.get("heads", {})
-    prototypes = {
-        name: heads[f"heads.{name}"].numpy().astype(np.float32, copy=True)
-        for name in described["vocabularies"]
-    }
-    return LabelHeads(described["vocabularies"], prototypes, float(described["scale"]))
+def _info(path: Path, payload: Mapping[str, Any]) -> TrainedModelInfo:
+    meta = payload["meta"]
+    heads = None
+    if described := meta.get("label_heads"):
+        stored = payload.get("heads", {})
+        prototypes = {
+            name: stored[f"heads.{name}"].numpy().astype(np.float32, copy=True)
+            for name in described["vocabularies"]
+        }
+        heads = LabelHeads(described["vocabularies"], prototypes, float(described["scale"]))
+    return TrainedModelInfo(path, meta["backbone"], int(meta["dim"]), meta["sha256"], meta, heads)
 
 
 def load_trained(path: str | Path) -> tuple[EmbeddingNet, TrainedModelInfo]:
@@ -284,5 +284,4 @@ def load_trained(path: str | Path) -> tuple[EmbeddingNet, TrainedModelInfo]:
     net.load_state_dict(state)
     net.eval()
     net.requires_grad_(False)
-    info = TrainedModelInfo(path, meta["backbone"], int(meta["dim"]), meta["sha256"], meta)
-    return net, info
+    return net, _info(path, payload)
