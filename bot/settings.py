@@ -8,7 +8,11 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.ranking import RankingConfig
+from bot.core.ranking import RankingConfig
+
+
+class ConfigurationError(RuntimeError):
+    """A setting the bot cannot start without is missing or wrong."""
 
 
 class Settings(BaseSettings):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from telegram import PhotoSize
 
-from bot import replies
-from bot.handlers import pick_photo_size
+from bot.chat import buttons, replies
+from bot.chat.handlers import pick_photo_size
 from bot.settings import Settings
 from storage.models import CatalogItem
 
@@ -30,7 +30,7 @@ def test_caption_is_cut_to_telegrams_limit() -> None:
 
 
 def test_keyboard_has_item_buttons_and_more_within_64_bytes() -> None:
-    keyboard = replies.results_keyboard(2**62, [2**62 + i for i in range(5)])
+    keyboard = buttons.results_keyboard(2**62, [2**62 + i for i in range(5)])
     rows = keyboard.inline_keyboard
     assert [button.text for button in rows[0]] == ["1", "2", "3", "4", "5"]
     assert rows[1][0].text == "More like this"
@@ -79,12 +79,12 @@ def test_settings_read_dotenv_and_reject_nonsense(
 async def test_open_recommender_leaves_nothing_open_when_it_fails(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    from bot import app
+    from bot import service
     from storage.catalog import Catalog
 
     base = {"WARDROBE_DATA_DIR": str(tmp_path), "EMBEDDING_TRAINED": "none"}
     with pytest.raises(ValueError, match="no_such_net"):
-        await app.open_recommender(Settings(**base, EMBEDDING_BACKBONE="no_such_net"))
+        await service.open_recommender(Settings(**base, EMBEDDING_BACKBONE="no_such_net"))
     assert not (tmp_path / "catalog.sqlite3").exists()  # failed before touching the catalog
 
     closed = []
@@ -98,7 +98,7 @@ async def test_open_recommender_leaves_nothing_open_when_it_fails(
         raise RuntimeError("index unreadable")
 
     monkeypatch.setattr(Catalog, "close", close)
-    monkeypatch.setattr(app.Recommender, "open", broken_open)
+    monkeypatch.setattr(service.Recommender, "open", broken_open)
     with pytest.raises(RuntimeError, match="index unreadable"):
-        await app.open_recommender(Settings(**base))
+        await service.open_recommender(Settings(**base))
     assert len(closed) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.catalog_factory import jpeg_bytes, photo_of, write_catalog
 
 

@@ -12,19 +12,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.cli import main
-from bot.evaluate import (
-    ConfigResult,
-    Configuration,
-    Evaluation,
-    configure,
-    evaluate,
-    format_table,
-    parse_configuration,
-    phone_photos,
-    write_gallery,
-)
-from bot.evaluation import Means, label_precision, recall_at
+from bot.cli.evaluate import parse_configuration
+from bot.cli.main import main
+from bot.quality.configs import Configuration, configure
+from bot.quality.gallery import phone_photos, write_gallery
+from bot.quality.metrics import Means, label_precision, recall_at
+from bot.quality.report import format_table
+from bot.quality.runner import ConfigResult, Evaluation, evaluate
 from bot.settings import Settings
 from embeddings.splits import is_held_out
 from storage.models import CatalogItem

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 
 FASHION_DEV = Path(__file__).resolve().parents[2] / "shared" / "fashion-dev"
 SLICE = 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.ranking import (
+from bot.core.ranking import (
     Candidate,
     label_agreement,
     relevance,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.recommender import EmptyCatalog, Recommender, SearchExpired, UnknownItem
+from bot.core.recommender import EmptyCatalog, Recommender, SearchExpired, UnknownItem
 from embeddings import AsyncEmbedder, Embedder, ImageRejected
 from storage.catalog import Catalog
 from storage.source import CatalogSourceError

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.ranking import RankingConfig
-from bot.recommender import Recommender
+from bot.core.ranking import RankingConfig
+from bot.core.recommender import Recommender
 from embeddings import AsyncEmbedder, Embedder, LabelHeads
 from storage.catalog import Catalog
 from tests.catalog_factory import Product, jpeg_bytes, photo_of, write_catalog, write_styles

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.app import make_embedder
-from bot.cli import main
+from bot.cli.main import main
+from bot.service import make_embedder
 from bot.settings import Settings
 from embeddings import Embedder
 from embeddings.splits import is_held_out

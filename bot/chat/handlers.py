@@ -1,4 +1,4 @@
-"""Telegram handlers. Each stays thin: validate the update, call the recommender, reply."""
+"""Shoppers' handlers. Each stays thin: validate the update, call the recommender, reply."""
 
 from __future__ import annotations
 
@@ -10,18 +10,11 @@ from collections.abc import AsyncIterator
 from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
 
-from bot import replies
-from bot.album import send_results
-from bot.recommender import (
-    EmptyCatalog,
-    Recommender,
-    ResultPage,
-    SearchExpired,
-    UnknownItem,
-)
-from bot.settings import Settings
+from bot.chat import buttons, replies
+from bot.chat.album import send_results
+from bot.chat.context import ChatContext
+from bot.core.recommender import EmptyCatalog, ResultPage, SearchExpired, UnknownItem
 from embeddings import ImageRejected
 
 log = logging.getLogger(__name__)
@@ -34,26 +27,18 @@ WANTED_SHORT_SIDE = 640
 CHAT_ACTION_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 seconds
 
 
-def _recommender(context: ContextTypes.DEFAULT_TYPE) -> Recommender:
-    return context.bot_data["recommender"]
-
-
-def _settings(context: ContextTypes.DEFAULT_TYPE) -> Settings:
-    return context.bot_data["settings"]
-
-
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: ChatContext) -> None:
     """/start, /help and the answer to anything we cannot search with."""
     await update.effective_message.reply_text(replies.HELP)
 
 
-async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def photo(update: Update, context: ChatContext) -> None:
     message = update.effective_message
     size = pick_photo_size(message.photo)
     await _search_file(message, context, size.file_id, size.file_size)
 
 
-async def image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def image_document(update: Update, context: ChatContext) -> None:
     message = update.effective_message
     document = message.document
     name = (document.file_name or "").lower()
@@ -73,9 +58,9 @@ def pick_photo_size(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
 
 
 async def _search_file(
-    message: Message, context: ContextTypes.DEFAULT_TYPE, file_id: str, file_size: int | None
+    message: Message, context: ChatContext, file_id: str, file_size: int | None
 ) -> None:
-    limit = _settings(context).max_image_bytes
+    limit = context.settings.max_image_bytes
     if file_size and file_size > limit:
         await _say_too_large(message, replies.human_size(file_size), limit)
         return
@@ -86,7 +71,7 @@ async def _search_file(
             await _say_too_large(message, size, limit)
             return
         try:
-            page = await _recommender(context).search_image(data, message.chat_id)
+            page = await context.recommender.search_image(data, message.chat_id)
         except ImageRejected as rejected:
             await message.reply_text(rejected.reason)
             return
@@ -96,7 +81,7 @@ async def _search_file(
         await _reply_with_page(message.chat_id, context, page, empty_text=replies.NO_MATCHES)
 
 
-async def _download(context: ContextTypes.DEFAULT_TYPE, file_id: str) -> bytes | None:
+async def _download(context: ChatContext, file_id: str) -> bytes | None:
     """The file's bytes, or None when Telegram refuses it for size (bots get at most 20 MB)."""
     try:
         telegram_file = await context.bot.get_file(file_id)
@@ -111,47 +96,56 @@ async def _say_too_large(message: Message, size: str, limit: int) -> None:
     await message.reply_text(replies.TOO_LARGE.format(size=size, limit=replies.human_size(limit)))
 
 
-async def results_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """ "More like this" (``more:<search id>``) and the item buttons (``item:<item key>``)."""
-    query = update.callback_query
-    kind, _, number = (query.data or "").partition(":")
-    await query.answer()
-    if not number.isdigit() or kind not in (replies.MORE, replies.ITEM):
-        return  # a button from some older version of the bot: nothing sensible to do
-    recommender = _recommender(context)
+async def more_like_this(update: Update, context: ChatContext) -> None:
+    """The next page of a search (:data:`buttons.MORE_LIKE_THIS`)."""
+    await update.callback_query.answer()
     chat_id = update.effective_chat.id
     async with chat_action(context, chat_id):
         try:
-            if kind == replies.MORE:
-                page = await recommender.more(int(number))
-                empty = replies.NO_MORE
-            else:
-                page = await recommender.search_from_item(int(number), chat_id)
-                empty = replies.NO_MATCHES
+            page = await context.recommender.more(buttons.number(context))
         except SearchExpired:
             await context.bot.send_message(chat_id, replies.SEARCH_EXPIRED)
             return
+        except EmptyCatalog:
+            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
+            return
+        await _reply_with_page(chat_id, context, page, empty_text=replies.NO_MORE)
+
+
+async def search_from_item(update: Update, context: ChatContext) -> None:
+    """A new search from a shown item's number (:data:`buttons.SEARCH_FROM_ITEM`)."""
+    await update.callback_query.answer()
+    chat_id = update.effective_chat.id
+    async with chat_action(context, chat_id):
+        try:
+            page = await context.recommender.search_from_item(buttons.number(context), chat_id)
         except UnknownItem:
             await context.bot.send_message(chat_id, replies.ITEM_GONE)
             return
         except EmptyCatalog:
             await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
             return
-        await _reply_with_page(chat_id, context, page, empty_text=empty)
+        await _reply_with_page(chat_id, context, page, empty_text=replies.NO_MATCHES)
+
+
+async def unknown_button(update: Update, context: ChatContext) -> None:
+    """A button from some older version of the bot: nothing sensible to do but answer it."""
+    await update.callback_query.answer()
 
 
 async def _reply_with_page(
-    chat_id: int, context: ContextTypes.DEFAULT_TYPE, page: ResultPage, *, empty_text: str
+    chat_id: int, context: ChatContext, page: ResultPage, *, empty_text: str
 ) -> None:
     if not page.matches:
         await context.bot.send_message(chat_id, empty_text)
         return
-    await send_results(context.bot, _recommender(context).catalog, chat_id, page)
+    file_ids = await send_results(context.bot, chat_id, page)
+    await context.recommender.remember_file_ids(file_ids)
 
 
 @contextlib.asynccontextmanager
 async def chat_action(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, action: str = ChatAction.UPLOAD_PHOTO
+    context: ChatContext, chat_id: int, action: str = ChatAction.UPLOAD_PHOTO
 ) -> AsyncIterator[None]:
     """Keep "sending a photo…" visible while the search runs (Telegram drops it after ~5 s)."""
 
@@ -170,7 +164,7 @@ async def chat_action(
             await task
 
 
-async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def error_handler(update: object, context: ChatContext) -> None:
     """Log every unexpected error and tell the shopper something went wrong; never crash."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:

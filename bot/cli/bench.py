@@ -42,11 +42,10 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[str, str]]:
-    from bot.app import close_recommender, open_recommender
-    from bot.evaluation import leave_one_out_precision
+    from bot.quality.metrics import leave_one_out_precision
+    from bot.service import opened_recommender
 
-    recommender = await open_recommender(settings)
-    try:
+    async with opened_recommender(settings) as recommender:
         await recommender.embedder.load()
         report = await recommender.ingest(args.styles, args.images)
         stored = await recommender.catalog.all_items()
@@ -66,8 +65,6 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[s
         precision = leave_one_out_precision(
             recommender.index, {key: s.item for key, s in stored.items()}
         )
-    finally:
-        await close_recommender(recommender)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return [
         ("model", recommender.embedder.model_name),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.indexing import Indexer, IngestReport, ProgressCallback, load_or_rebuild_index
-from bot.ranking import (
+from bot.core.indexing import Indexer, IngestReport, ProgressCallback
+from bot.core.ranking import (
     RANKED_LABELS,
     Candidate,
     RankingConfig,
@@ -26,6 +26,7 @@ from bot.ranking import (
 )
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
+from storage.index_files import load_or_rebuild_index
 from storage.models import StoredItem
 from storage.vector_index import VectorIndex
 
@@ -54,6 +55,22 @@ class ResultPage:
     matches: list[Match]
 
 
+@dataclass(frozen=True)
+class RecommenderStats:
+    """What ``/stats`` and ``wardrobe stats`` report."""
+
+    items: int
+    index_vectors: int
+    catalog_model: str | None
+    """The model the stored vectors were made with (None before the first ingest)."""
+    model: str
+    """The model this process embeds with."""
+    dim: int
+    queries_served: int
+    uptime_seconds: float
+    reindexing: bool
+
+
 class Recommender:
     def __init__(
         self,
@@ -67,10 +84,10 @@ class Recommender:
     ) -> None:
         self.catalog = catalog
         self.embedder = embedder
-        self.indexer = Indexer(catalog, embedder, data_dir)
         self.page_size = page_size
         self.ranking = ranking or RankingConfig()
-        self.started_at = time.time()
+        self._indexer = Indexer(catalog, embedder, data_dir)
+        self._started_at = time.time()
         self._data_dir = data_dir
         self._index = index
         self._index_version: str | None = None
@@ -100,6 +117,29 @@ class Recommender:
     def index(self) -> VectorIndex:
         return self._index
 
+    @property
+    def reindexing(self) -> bool:
+        """Whether an ingest is running in this process."""
+        return self._indexer.running
+
+    async def stats(self) -> RecommenderStats:
+        return RecommenderStats(
+            items=await self.catalog.count_items(),
+            index_vectors=len(self._index),
+            catalog_model=await self.catalog.get_meta("model"),
+            model=self.embedder.model_name,
+            dim=self.embedder.dim,
+            queries_served=int(await self.catalog.get_meta("queries_served") or 0),
+            uptime_seconds=time.time() - self._started_at,
+            reindexing=self.reindexing,
+        )
+
+    async def remember_file_ids(self, file_ids: dict[int, str]) -> None:
+        """Keep the messenger's ids of uploaded photos (item key → file id), so the next album
+        re-sends them instead of uploading again."""
+        if file_ids:
+            await self.catalog.set_telegram_file_ids(file_ids)
+
     def swap_index(self, index: VectorIndex, version: str) -> None:
         """Serve ``index`` from now on; searches already running finish on the old one."""
         self._index = index
@@ -111,7 +151,7 @@ class Recommender:
         if version == self._index_version:
             return self._index
         async with self._reload_lock:
-            if version != self._index_version and not self.indexer.running:
+            if version != self._index_version and not self._indexer.running:
                 model = await self.catalog.get_meta("model")
                 if model in (None, self.embedder.model_name):
                     index = await load_or_rebuild_index(
@@ -130,7 +170,7 @@ class Recommender:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         """Run an ingest; shoppers are served from the old index until the new one is swapped in."""
-        index, report = await self.indexer.ingest(
+        index, report = await self._indexer.ingest(
             styles_csv, images_dir, reembed_all=reembed_all, prune=prune, progress=progress
         )
         self.swap_index(index, str(report.version))
@@ -205,7 +245,7 @@ class Recommender:
         exclude: tuple[int, ...] = (),
         first_page: bool = True,
     ) -> list[Match]:
-        """The next ``count`` items under :mod:`bot.ranking`'s rule, best first.
+        """The next ``count`` items under :mod:`bot.core.ranking`'s rule, best first.
 
         The index is asked for a pool of the nearest items not in ``exclude``; only those that
         still have a catalog row compete (while a reindex commits, the index being served may

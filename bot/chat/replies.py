@@ -1,11 +1,8 @@
-"""What the bot says: message texts, album captions and inline keyboards (no I/O here)."""
+"""What the bot says: message texts and album captions (no I/O here; buttons: :mod:`.buttons`)."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from storage.models import CatalogItem
 
@@ -31,9 +28,6 @@ FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
 NOT_ADMIN = "Sorry, that command is only for the shop's admins."
 RESULTS_HEADER = "Tap a number to see items like it, or ask for more."
 
-MORE = "more"
-ITEM = "item"
-
 
 def caption(position: int, item: CatalogItem) -> str:
     """An album caption (HTML): name, article type, colour, and price/link when known."""
@@ -49,19 +43,6 @@ def caption(position: int, item: CatalogItem) -> str:
     if shop:
         lines.append(" · ".join(shop))
     return "\n".join(lines)[:1024]
-
-
-def results_keyboard(search_id: int, item_keys: Sequence[int]) -> InlineKeyboardMarkup:
-    """One button per shown item (new search from it) and "More like this".
-
-    Callback data stays far below Telegram's 64-byte limit: a prefix and an integer.
-    """
-    numbers = [
-        InlineKeyboardButton(str(position), callback_data=f"{ITEM}:{key}")
-        for position, key in enumerate(item_keys, start=1)
-    ]
-    more = InlineKeyboardButton("More like this", callback_data=f"{MORE}:{search_id}")
-    return InlineKeyboardMarkup([numbers, [more]])
 
 
 def human_size(size: int) -> str:

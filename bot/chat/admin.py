@@ -11,27 +11,26 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
-from bot import replies
-from bot.indexing import IngestReport
-from bot.recommender import Recommender
+from bot.chat import replies
+from bot.chat.context import ChatContext
+from bot.core.indexing import IngestReport
+from bot.core.recommender import Recommender
 from bot.settings import Settings
 from storage.source import CatalogSourceError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ChatContext], Awaitable[None]]
 
 
 def admin_only(handler: Handler) -> Handler:
     """Refuse politely, and run nothing, unless the caller's id is in ADMIN_IDS."""
 
     @functools.wraps(handler)
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        settings: Settings = context.bot_data["settings"]
+    async def guarded(update: Update, context: ChatContext) -> None:
         user = update.effective_user
-        if user is None or user.id not in settings.admin_ids:
+        if user is None or user.id not in context.settings.admin_ids:
             log.info("refused %s to user %s", handler.__name__, user and user.id)
             await update.effective_message.reply_text(replies.NOT_ADMIN)
             return
@@ -41,17 +40,16 @@ def admin_only(handler: Handler) -> Handler:
 
 
 @admin_only
-async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reindex(update: Update, context: ChatContext) -> None:
     """Start re-embedding the catalog source; the old index keeps serving until the swap."""
-    settings: Settings = context.bot_data["settings"]
-    recommender: Recommender = context.bot_data["recommender"]
+    settings, recommender = context.settings, context.recommender
     message = update.effective_message
     if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
         await message.reply_text(
             "No catalog source is configured. Set CATALOG_STYLES_CSV and CATALOG_IMAGES_DIR."
         )
         return
-    if recommender.indexer.running:
+    if recommender.reindexing:
         await message.reply_text("A reindex is already running; I'll report when it's done.")
         return
     status = await message.reply_text("Reindex started…")
@@ -128,19 +126,17 @@ async def _edit(status: Message, text: str) -> None:
 
 
 @admin_only
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    recommender: Recommender = context.bot_data["recommender"]
-    catalog = recommender.catalog
-    served = await catalog.get_meta("queries_served") or "0"
-    reindexing = " (reindex running)" if recommender.indexer.running else ""
+async def stats(update: Update, context: ChatContext) -> None:
+    stats = await context.recommender.stats()
+    reindexing = " (reindex running)" if stats.reindexing else ""
     await update.effective_message.reply_text(
         "\n".join(
             [
-                f"Catalog: {await catalog.count_items()} items",
-                f"Index: {len(recommender.index)} vectors{reindexing}",
-                f"Model: {recommender.embedder.model_name} ({recommender.embedder.dim}-d)",
-                f"Uptime: {replies.duration(time.time() - recommender.started_at)}",
-                f"Queries served: {served}",
+                f"Catalog: {stats.items} items",
+                f"Index: {stats.index_vectors} vectors{reindexing}",
+                f"Model: {stats.model} ({stats.dim}-d)",
+                f"Uptime: {replies.duration(stats.uptime_seconds)}",
+                f"Queries served: {stats.queries_served}",
             ]
         )
     )

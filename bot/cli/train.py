@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.cli.common import CliError, add_source_options, catalog_source
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,8 +25,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="fine-tune the embedding model on the catalog (train split only)"
     )
-    train.add_argument("--styles", type=Path, help="styles.csv (default: $CATALOG_STYLES_CSV)")
-    train.add_argument("--images", type=Path, help="image folder (default: $CATALOG_IMAGES_DIR)")
+    add_source_options(train)
     train.add_argument("--epochs", type=int)
     train.add_argument("--seed", type=int)
     train.add_argument(
@@ -68,13 +68,9 @@ _CONFIG_OPTIONS = (
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import CliError
     from embeddings.training import CACHE_DIR, TrainConfig, TrainingError, train
 
-    styles = args.styles or settings.catalog_styles_csv
-    images = args.images or settings.catalog_images_dir
-    if styles is None or images is None:
-        raise CliError("give --styles and --images (or set CATALOG_STYLES_CSV/CATALOG_IMAGES_DIR)")
+    styles, images = catalog_source(args, settings)
     if args.threads is not None and args.threads < 1:
         raise CliError("--threads must be at least 1")
     try:

@@ -1,7 +1,8 @@
 """Catalog ingestion: read a catalog source, embed what changed, write SQLite, build a new index.
 
 Used by ``wardrobe ingest`` and by the bot's ``/reindex``. The new index is built beside the
-one being served and only handed back at the end, so callers can swap it in atomically.
+one being served and only handed back at the end, so callers can swap it in atomically; where
+index files live and when they are rebuilt is :mod:`storage.index_files`' business.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from embeddings import AsyncEmbedder, ImageRejected, load_image
 from storage.catalog import Catalog, EmbeddedItem
+from storage.index_files import build_and_save_index
 from storage.models import CatalogItem
 from storage.source import read_styles
 from storage.vector_index import VectorIndex
@@ -55,38 +57,6 @@ class IngestReport:
 class _Candidate:
     item: CatalogItem
     sha256: str
-
-
-def index_path(data_dir: Path, version: int) -> Path:
-    return data_dir / f"index-v{version}.usearch"
-
-
-async def load_or_rebuild_index(catalog: Catalog, data_dir: Path, dim: int) -> VectorIndex:
-    """Open the index file matching the stored vectors, rebuilding it from SQLite if needed.
-
-    SQLite is the source of truth; the file is a cache named after ``vectors_version``.
-    """
-    version = int(await catalog.get_meta("vectors_version") or 0)
-    path = index_path(data_dir, version)
-    if path.is_file():
-        try:
-            index = await asyncio.to_thread(VectorIndex.load, path)
-            if index.ndim == dim:
-                return index
-        except (ValueError, RuntimeError) as error:
-            log.warning("index file %s unreadable (%s); rebuilding from the catalog", path, error)
-    return await _build_and_save(catalog, data_dir, version, dim)
-
-
-async def _build_and_save(catalog: Catalog, data_dir: Path, version: int, dim: int) -> VectorIndex:
-    keys, vectors = await catalog.all_vectors(dim)
-    index = await asyncio.to_thread(VectorIndex.build, keys, vectors, ndim=dim)
-    path = index_path(data_dir, version)
-    await asyncio.to_thread(index.save, path)
-    for old in data_dir.glob("index-v*.usearch"):
-        if old != path:
-            old.unlink(missing_ok=True)
-    return index
 
 
 class Indexer:
@@ -153,7 +123,7 @@ class Indexer:
                 clear_vectors=model_changed,
                 meta={"model": model, "dim": str(dim), "vectors_version": str(version)},
             )
-            index = await _build_and_save(self._catalog, self._data_dir, version, dim)
+            index = await build_and_save_index(self._catalog, self._data_dir, version, dim)
 
             report.embedded = len(embedded)
             report.unchanged = len(unchanged)

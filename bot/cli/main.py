@@ -18,10 +18,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.cli.bench import add_bench_parser
+from bot.cli.common import CliError, add_source_options, catalog_source, progress_bar
+from bot.cli.evaluate import add_evaluate_parser
+from bot.cli.train import add_train_parser
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.recommender import Match
+    from bot.core.recommender import Match
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,10 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-class CliError(Exception):
-    """A problem the admin can fix, reported as one line without a traceback."""
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wardrobe", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -56,8 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     ingest = commands.add_parser("ingest", help="load and index a catalog")
-    ingest.add_argument("--styles", type=Path, help="styles.csv (default: $CATALOG_STYLES_CSV)")
-    ingest.add_argument("--images", type=Path, help="image folder (default: $CATALOG_IMAGES_DIR)")
+    add_source_options(ingest)
     ingest.add_argument("--reembed", action="store_true", help="re-embed unchanged images too")
     ingest.add_argument("--prune", action="store_true", help="remove items not in this file")
     ingest.set_defaults(handler=_ingest)
@@ -71,10 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="catalog and index summary")
     stats.set_defaults(handler=_stats)
 
-    from bot.bench import add_bench_parser
-    from bot.evaluate import add_evaluate_parser
-    from bot.train import add_train_parser
-
     add_bench_parser(commands)
     add_evaluate_parser(commands)
     add_train_parser(commands)
@@ -82,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import ConfigurationError, run
+    from bot.chat.app import run
+    from bot.settings import ConfigurationError
 
     try:
         run(settings)
@@ -92,38 +88,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    styles = args.styles or settings.catalog_styles_csv
-    images = args.images or settings.catalog_images_dir
-    if styles is None or images is None:
-        raise CliError("give --styles and --images (or set CATALOG_STYLES_CSV/CATALOG_IMAGES_DIR)")
+    styles, images = catalog_source(args, settings)
     return asyncio.run(_ingest_async(settings, styles, images, args.reembed, args.prune))
 
 
 async def _ingest_async(
     settings: Settings, styles: Path, images: Path, reembed: bool, prune: bool
 ) -> int:
-    from tqdm import tqdm
-
-    from bot.app import close_recommender, open_recommender
+    from bot.service import opened_recommender
     from storage.source import CatalogSourceError
 
-    recommender = await open_recommender(settings)
-    bar = tqdm(desc="embedding", unit="img", file=sys.stderr, disable=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        report = await recommender.ingest(
-            styles, images, reembed_all=reembed, prune=prune, progress=progress
-        )
-    except CatalogSourceError as error:
-        raise CliError(str(error)) from None
-    finally:
-        bar.close()
-        await close_recommender(recommender)
+    async with opened_recommender(settings) as recommender:
+        try:
+            with progress_bar("embedding") as progress:
+                report = await recommender.ingest(
+                    styles, images, reembed_all=reembed, prune=prune, progress=progress
+                )
+        except CatalogSourceError as error:
+            raise CliError(str(error)) from None
     print(report.summary())
     if report.embedded:
         print(f"embedding speed: {report.items_per_second:.1f} images/s")
@@ -139,13 +121,12 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _search_async(settings: Settings, images: list[Path], top: int, as_json: bool) -> int:
-    from bot.app import close_recommender, open_recommender
-    from bot.recommender import EmptyCatalog
+    from bot.core.recommender import EmptyCatalog
+    from bot.service import opened_recommender
     from embeddings import ImageRejected
 
-    recommender = await open_recommender(settings)
     failed = 0
-    try:
+    async with opened_recommender(settings) as recommender:
         for path in images:
             try:
                 matches = await recommender.find_similar(path.read_bytes(), top)
@@ -159,8 +140,6 @@ async def _search_async(settings: Settings, images: list[Path], top: int, as_jso
                 _print_search(path, [], as_json, error=reason)
                 continue
             _print_search(path, matches, as_json)
-    finally:
-        await close_recommender(recommender)
     return 1 if failed else 0
 
 
@@ -188,23 +167,16 @@ def _result(match: Match) -> dict:
 
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
     async def stats() -> None:
-        from bot.app import close_recommender, open_recommender
+        from bot.service import opened_recommender
 
-        recommender = await open_recommender(settings)
-        try:
-            catalog = recommender.catalog
-            print(f"data dir:       {settings.data_dir}")
-            print(f"catalog items:  {await catalog.count_items()}")
-            print(f"index vectors:  {len(recommender.index)}")
-            print(f"catalog model:  {await catalog.get_meta('model') or '-'}")
-            print(f"bot model:      {recommender.embedder.model_name}")
-            print(f"queries served: {await catalog.get_meta('queries_served') or 0}")
-        finally:
-            await close_recommender(recommender)
+        async with opened_recommender(settings) as recommender:
+            stats = await recommender.stats()
+        print(f"data dir:       {settings.data_dir}")
+        print(f"catalog items:  {stats.items}")
+        print(f"index vectors:  {stats.index_vectors}")
+        print(f"catalog model:  {stats.catalog_model or '-'}")
+        print(f"bot model:      {stats.model}")
+        print(f"queries served: {stats.queries_served}")
 
     asyncio.run(stats())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
 """Sending a page of results: an album of catalog photos, then a message with the buttons.
 
 Telegram albums cannot carry inline buttons, hence the follow-up message. Uploaded photos get a
-Telegram file id, which we keep per item so the next album re-sends it instead of uploading.
+Telegram file id; the sender hands the new ones back so the caller keeps them (through the
+recommender) and the next album re-sends them instead of uploading.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ from telegram import Bot, InputMediaPhoto, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot import replies
-from bot.recommender import Match, ResultPage
-from storage.catalog import Catalog
+from bot.chat import buttons, replies
+from bot.core.recommender import Match, ResultPage
 
 log = logging.getLogger(__name__)
 
 
-async def send_results(bot: Bot, catalog: Catalog, chat_id: int, page: ResultPage) -> None:
-    """Send ``page`` as an album; items whose photo went missing from disk are left out."""
+async def send_results(bot: Bot, chat_id: int, page: ResultPage) -> dict[int, str]:
+    """Send ``page`` as an album; items whose photo went missing from disk are left out.
+
+    Returns the file ids Telegram gave photos uploaded now (item key → file id).
+    """
     matches = [match for match in page.matches if _sendable(match)]
     if not matches:
         await bot.send_message(chat_id, replies.NO_MATCHES)
-        return
+        return {}
     page = ResultPage(page.search_id, matches)
     try:
         sent = await _send_album(bot, chat_id, page, use_cached_files=True)
@@ -33,14 +36,14 @@ async def send_results(bot: Bot, catalog: Catalog, chat_id: int, page: ResultPag
         # A cached file id can stop working (e.g. the bot token changed): upload instead.
         log.warning("album with cached file ids refused (%s); uploading the photos", error)
         sent = await _send_album(bot, chat_id, page, use_cached_files=False)
-    await _remember_file_ids(catalog, page, sent)
     await bot.send_message(
         chat_id,
         replies.RESULTS_HEADER,
-        reply_markup=replies.results_keyboard(
+        reply_markup=buttons.results_keyboard(
             page.search_id, [match.item.key for match in page.matches]
         ),
     )
+    return _new_file_ids(page, sent)
 
 
 def _sendable(match: Match) -> bool:
@@ -74,12 +77,11 @@ async def _send_album(
     return list(await bot.send_media_group(chat_id, media))
 
 
-async def _remember_file_ids(catalog: Catalog, page: ResultPage, sent: list[Message]) -> None:
+def _new_file_ids(page: ResultPage, sent: list[Message]) -> dict[int, str]:
     new_ids = {}
     for match, message in zip(page.matches, sent, strict=False):
         if message.photo:
             file_id = message.photo[-1].file_id
             if file_id != match.item.telegram_file_id:
                 new_ids[match.item.key] = file_id
-    if new_ids:
-        await catalog.set_telegram_file_ids(new_ids)
+    return new_ids

@@ -1,0 +1,45 @@
+"""The inline buttons under an album and their callback data, encoded and matched in one place.
+
+Callback data stays far below Telegram's 64-byte limit: a prefix and an integer. Each kind
+has a pattern the application routes by (``CallbackQueryHandler(pattern=...)``); a handler
+reads the number with :func:`number`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.ext import CallbackContext
+
+MORE_LIKE_THIS = re.compile(r"^more:(\d+)$")
+"""More like this: the next page of search ``<search id>``."""
+SEARCH_FROM_ITEM = re.compile(r"^item:(\d+)$")
+"""An item's number: a new search from catalog item ``<item key>``."""
+
+
+def more_like_this(search_id: int) -> str:
+    return f"more:{search_id}"
+
+
+def search_from_item(item_key: int) -> str:
+    return f"item:{item_key}"
+
+
+def number(context: CallbackContext) -> int:
+    """The integer in the callback data the handler's pattern matched."""
+    match = context.match
+    if match is None:
+        raise ValueError("the handler was not routed by a button pattern")
+    return int(match.group(1))
+
+
+def results_keyboard(search_id: int, item_keys: Sequence[int]) -> InlineKeyboardMarkup:
+    """One button per shown item (new search from it) and "More like this"."""
+    numbers = [
+        InlineKeyboardButton(str(position), callback_data=search_from_item(key))
+        for position, key in enumerate(item_keys, start=1)
+    ]
+    more = InlineKeyboardButton("More like this", callback_data=more_like_this(search_id))
+    return InlineKeyboardMarkup([numbers, [more]])

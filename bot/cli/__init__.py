@@ -1,0 +1,2 @@
+"""The ``wardrobe`` command: :mod:`.main` dispatches to the subcommands, which share
+:mod:`.common`."""

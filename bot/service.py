@@ -1,0 +1,90 @@
+"""Building and closing a recommender from :class:`~bot.settings.Settings`: what the chat and
+every ``wardrobe`` command share, free of Telegram."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from bot.core.recommender import Recommender
+from bot.settings import Settings
+from embeddings import AsyncEmbedder, Embedder
+from storage.catalog import Catalog
+from storage.source import CatalogSourceError
+
+log = logging.getLogger(__name__)
+
+
+def make_embedder(settings: Settings) -> AsyncEmbedder:
+    """The configured embedder; cheap (checks the configuration, loads no model)."""
+    return AsyncEmbedder(
+        Embedder(
+            settings.embedding_backbone,
+            settings.embedding_weights,
+            trained=settings.trained_model_path(),
+            device=settings.device(),
+            batch_size=settings.embedding_batch_size,
+        ),
+        garment_crop=settings.garment_crop,
+    )
+
+
+async def open_recommender(settings: Settings) -> Recommender:
+    """Open the catalog and index in ``settings.data_dir``; the model loads lazily.
+
+    The embedder is built (and its configuration checked) before the catalog is opened, and
+    the catalog is closed again if anything after that fails, so a bad setting cannot leave a
+    connection thread behind that keeps the process from exiting.
+    """
+    embedder = make_embedder(settings)
+    catalog = await Catalog.open(settings.database_path)
+    try:
+        await catalog.prune_searches(settings.search_retention_days * 86400)
+        stored_model = await catalog.get_meta("model")
+        if stored_model and stored_model != embedder.model_name:
+            log.warning(
+                "the catalog was embedded with %s but the bot is set to %s: run /reindex",
+                stored_model,
+                embedder.model_name,
+            )
+        return await Recommender.open(
+            catalog,
+            embedder,
+            settings.data_dir,
+            page_size=settings.results_per_page,
+            ranking=settings.ranking,
+        )
+    except BaseException:
+        embedder.close()
+        await catalog.close()
+        raise
+
+
+async def close_recommender(recommender: Recommender) -> None:
+    recommender.embedder.close()
+    await recommender.catalog.close()
+
+
+@contextlib.asynccontextmanager
+async def opened_recommender(settings: Settings) -> AsyncIterator[Recommender]:
+    """:func:`open_recommender` … :func:`close_recommender`, for commands that run and exit."""
+    recommender = await open_recommender(settings)
+    try:
+        yield recommender
+    finally:
+        await close_recommender(recommender)
+
+
+async def load_configured_catalog(recommender: Recommender, settings: Settings) -> None:
+    """First start with an empty catalog: ingest the configured source while already polling."""
+    if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
+        log.warning("the catalog is empty and no CATALOG_STYLES_CSV is set: use wardrobe ingest")
+        return
+    log.info("empty catalog: loading %s in the background", settings.catalog_styles_csv)
+    try:
+        report = await recommender.ingest(settings.catalog_styles_csv, settings.catalog_images_dir)
+    except CatalogSourceError as error:
+        log.error("could not load the catalog: %s", error)
+        return
+    log.info("catalog loaded: %s", report.summary())
