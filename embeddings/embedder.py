@@ -20,8 +20,8 @@ from torchvision.transforms import InterpolationMode
 
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
 from .features import Features, extract_features
+from .finetuned import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
-from .trained import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 
 _T = TypeVar("_T")
 

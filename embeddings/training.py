@@ -1,10 +1,11 @@
 """Fine-tune the embedding on the shop's own catalog (``wardrobe train``).
 
-Recipe (see docs/BENCHMARKS.md for how it was chosen): an :class:`~embeddings.trained.EmbeddingNet`
-(EfficientNet-Lite0, last blocks + head conv trainable, attention pooling, projection to a
-unit vector) learns from two views of every training item — the packshot exactly as the
-:class:`~embeddings.embedder.Embedder` preprocesses it at inference, and a simulated phone photo
-of it (:func:`embeddings.phone.simulate_phone_photo`, then a random crop and the same
+Recipe (see docs/BENCHMARKS.md for how it was chosen): an
+:class:`~embeddings.finetuned.EmbeddingNet` (EfficientNet-Lite0, last blocks + head conv
+trainable, attention pooling, projection to a unit vector) learns from two views of every
+training item — the packshot exactly as the :class:`~embeddings.embedder.Embedder`
+preprocesses it at inference, and a simulated phone photo of it
+(:func:`embeddings.phone.simulate_phone_photo`, then a random crop and the same
 preprocessing) — with
 
 * normalised-softmax classification with an additive cosine margin (CosFace) of both views'
@@ -49,15 +50,15 @@ from . import phone
 from .backbones import DEFAULT_BACKBONE
 from .embedder import Embedder
 from .features import garment_view as search_view
-from .images import ImageRejected, load_image
-from .splits import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SALT, is_held_out
-from .trained import (
+from .finetuned import (
     EmbeddingNet,
     LabelHeads,
     TrainedModelInfo,
     atomic_torch_save,
     save_trained,
 )
+from .images import ImageRejected, load_image
+from .splits import DEFAULT_HELD_OUT_FRACTION, DEFAULT_SALT, is_held_out
 
 LABEL_FIELDS = ("article_type", "base_colour", "gender")
 """The catalog fields training reads."""

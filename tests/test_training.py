@@ -18,8 +18,8 @@ from bot.app import make_embedder
 from bot.cli import main
 from bot.settings import Settings
 from embeddings import Embedder
+from embeddings.finetuned import EmbeddingNet, load_trained, read_trained_info
 from embeddings.splits import is_held_out
-from embeddings.trained import EmbeddingNet, load_trained, read_trained_info
 from embeddings.training import (
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
