@@ -1,5 +1,5 @@
-"""Image → L2-normalised embedding, synchronously (:class:`Embedder`) or from asyncio
-(:class:`AsyncEmbedder`)."""
+"""Image → L2-normalised embedding and search :class:`~.features.Features`, synchronously
+(:class:`Embedder`) or from asyncio (:class:`AsyncEmbedder`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
-from .features import Features, extract_features
+from .colour import DIM as COLOUR_DIM
+from .features import Features, view_and_colour
 from .finetuned import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
 
@@ -147,6 +148,17 @@ class Embedder:
                 chunks.append(nn.functional.normalize(features, dim=1).cpu().numpy())
         return np.concatenate(chunks)
 
+    def features(self, images: Sequence[Image.Image], *, crop: bool) -> Features:
+        """Search :class:`Features` of ``images``: mask, crop (when ``crop``) and colour per
+        image, then one CNN batch."""
+        views, colours = [], []
+        for image in images:
+            view, colour = view_and_colour(image, crop=crop)
+            views.append(view)
+            colours.append(colour)
+        stacked = np.stack(colours) if colours else np.empty((0, COLOUR_DIM), dtype=np.float32)
+        return Features(self.embed(views), stacked)
+
     def embed_one(self, image: Image.Image) -> np.ndarray:
         """Embed a single image: float32 (dim,)."""
         return self.embed([image])[0]
@@ -232,7 +244,7 @@ class AsyncEmbedder:
         return self.embedder.embed_one(load_image(data, max_pixels=max_pixels))
 
     def _features(self, images: list[Image.Image]) -> Features:
-        return extract_features(self.embedder, images, crop=self.garment_crop)
+        return self.embedder.features(images, crop=self.garment_crop)
 
     def _features_bytes(self, data: bytes, max_pixels: int) -> Features:
         return self._features([load_image(data, max_pixels=max_pixels)])

@@ -49,7 +49,7 @@ from tqdm import tqdm
 from . import phone
 from .backbones import DEFAULT_BACKBONE
 from .embedder import Embedder
-from .features import garment_view as search_view
+from .features import view_and_colour
 from .finetuned import (
     EmbeddingNet,
     LabelHeads,
@@ -184,9 +184,9 @@ def _random_crop_box(
     return left, top, left + w, top + h
 
 
-def garment_view(image: Image.Image) -> Image.Image:
+def search_crop(image: Image.Image) -> Image.Image:
     """The image cropped to its garment exactly as search crops catalog images and photos."""
-    return search_view(image)[0]
+    return view_and_colour(image)[0]
 
 
 def phone_view(
@@ -204,7 +204,7 @@ def phone_view(
         packshot = ImageOps.mirror(packshot)
     photo = phone.simulate_phone_photo(packshot, rng, distractors=distractors)
     photo = photo.crop(_random_crop_box(photo.size, rng))
-    return preprocess(garment_view(photo) if crop else photo)
+    return preprocess(search_crop(photo) if crop else photo)
 
 
 # --- frozen-front feature cache -------------------------------------------------------------------
@@ -268,7 +268,7 @@ class _Views(torch.utils.data.Dataset):
         item, crop = self.items[index], self.config.garment_crop
         packshot = _load_packshot(item)
         if self.view is None:
-            return self._preprocess(garment_view(packshot) if crop else packshot)
+            return self._preprocess(search_crop(packshot) if crop else packshot)
         rng = _view_rng(self.config.seed, item.id, self.view)
         others = rng.sample(range(len(self.items)), k=min(len(self.items), rng.randint(0, 2)))
         distractors = [_load_packshot(self.items[i]) for i in others if i != index]
