@@ -159,10 +159,6 @@ class Embedder:
         stacked = np.stack(colours) if colours else np.empty((0, COLOUR_DIM), dtype=np.float32)
         return Features(self.embed(views), stacked)
 
-    def embed_one(self, image: Image.Image) -> np.ndarray:
-        """Embed a single image: float32 (dim,)."""
-        return self.embed([image])[0]
-
 
 class AsyncEmbedder:
     """Runs an :class:`Embedder` in a single-worker ThreadPoolExecutor so the asyncio event
@@ -214,16 +210,6 @@ class AsyncEmbedder:
         """Load the model in the worker, e.g. at bot start-up, so the first user doesn't wait."""
         await self._run(self.embedder.load)
 
-    async def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """:meth:`Embedder.embed` off the event loop."""
-        return await self._run(self.embedder.embed, list(images))
-
-    async def embed_bytes(
-        self, data: bytes | bytearray, *, max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> np.ndarray:
-        """Decode an uploaded file and embed it: (dim,). Raises ImageRejected for bad input."""
-        return await self._run(self._embed_bytes, bytes(data), max_pixels)
-
     async def features(self, images: Sequence[Image.Image]) -> Features:
         """Search features of catalog images, in one job of the pool."""
         return await self._run(self._features, list(images))
@@ -239,9 +225,6 @@ class AsyncEmbedder:
         """Shut down the executor if this object created it (a shared one is left alone)."""
         if self._owns_executor:
             self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def _embed_bytes(self, data: bytes, max_pixels: int) -> np.ndarray:
-        return self.embedder.embed_one(load_image(data, max_pixels=max_pixels))
 
     def _features(self, images: list[Image.Image]) -> Features:
         return self.embedder.features(images, crop=self.garment_crop)
