@@ -179,7 +179,7 @@ def write_gallery(styles: Path, destination: Path, split: str) -> int:
     Rows are copied field for field, so malformed ones reach the ingest as they are (and are
     reported there, as in production).
     """
-    from embeddings.splits import is_held_out
+    from embeddings.training.splits import is_held_out
 
     with styles.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
@@ -208,7 +208,7 @@ def phone_photos(
     from tqdm import tqdm
 
     from embeddings import ImageRejected, load_image
-    from embeddings.phone import simulate_phone_photo
+    from embeddings.training.phone import simulate_phone_photo
 
     ordered = sorted(items, key=lambda item: item.id)
     wanted = len(ordered) if count is None else min(count, len(ordered))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from embeddings.training import TrainItem
+    from embeddings.training.config import TrainItem
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -69,7 +69,8 @@ _CONFIG_OPTIONS = (
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli import CliError
-    from embeddings.training import CACHE_DIR, TrainConfig, TrainingError, train
+    from embeddings.training.config import CACHE_DIR, TrainConfig, TrainingError
+    from embeddings.training.run import train
 
     styles = args.styles or settings.catalog_styles_csv
     images = args.images or settings.catalog_images_dir
@@ -113,7 +114,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_items(styles: Path, images: Path) -> tuple[list[TrainItem], int]:
     """Catalog rows as training items, and how many rows could not be used."""
-    from embeddings.training import LABEL_FIELDS, TrainItem
+    from embeddings.training.config import LABEL_FIELDS, TrainItem
     from storage.source import CatalogSourceError, read_styles
 
     items, skipped = [], 0

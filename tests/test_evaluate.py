@@ -26,7 +26,7 @@ from bot.evaluate import (
 )
 from bot.evaluation import Means, label_precision, recall_at
 from bot.settings import Settings
-from embeddings.splits import is_held_out
+from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
 from tests.catalog_factory import write_catalog
 
