@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         load_backbone,
     )
     from .embedder import AsyncEmbedder, Embedder
-    from .trained import LabelHeads
+    from .finetuned import LabelHeads
 
 _LAZY_MODULES = {
     "BACKBONES": "backbones",
@@ -35,7 +35,7 @@ _LAZY_MODULES = {
     "load_backbone": "backbones",
     "AsyncEmbedder": "embedder",
     "Embedder": "embedder",
-    "LabelHeads": "trained",
+    "LabelHeads": "finetuned",
 }
 
 __all__ = [

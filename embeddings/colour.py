@@ -83,11 +83,6 @@ def colour_descriptor(image: Image.Image, mask: Image.Image | None = None) -> np
     return (root / norm if norm > 0 else np.full(DIM, DIM**-0.5)).astype(np.float32)
 
 
-def colour_similarity(query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Bhattacharyya coefficients of ``query`` (DIM,) with each row of ``candidates`` (n, DIM)."""
-    return np.asarray(candidates, dtype=np.float32) @ np.asarray(query, dtype=np.float32)
-
-
 def _white_balance(pixels: np.ndarray, background: np.ndarray | None) -> np.ndarray:
     """Scale the channels so a neutral-looking background becomes grey (gray-world on the
     background). A colourful background (wood, a red blanket) says nothing about the light,

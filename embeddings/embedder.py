@@ -1,5 +1,5 @@
-"""Image → L2-normalised embedding, synchronously (:class:`Embedder`) or from asyncio
-(:class:`AsyncEmbedder`)."""
+"""Image → L2-normalised embedding and search :class:`~.features.Features`, synchronously
+(:class:`Embedder`) or from asyncio (:class:`AsyncEmbedder`)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from .backbones import DEFAULT_BACKBONE, check_weights_path, get_backbone_spec, load_backbone
-from .features import Features, extract_features
+from .colour import DIM as COLOUR_DIM
+from .features import Features, view_and_colour
+from .finetuned import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
-from .trained import LabelHeads, TrainedModelInfo, load_trained, read_trained_info
 
 _T = TypeVar("_T")
 
@@ -147,9 +148,16 @@ class Embedder:
                 chunks.append(nn.functional.normalize(features, dim=1).cpu().numpy())
         return np.concatenate(chunks)
 
-    def embed_one(self, image: Image.Image) -> np.ndarray:
-        """Embed a single image: float32 (dim,)."""
-        return self.embed([image])[0]
+    def features(self, images: Sequence[Image.Image], *, crop: bool) -> Features:
+        """Search :class:`Features` of ``images``: mask, crop (when ``crop``) and colour per
+        image, then one CNN batch."""
+        views, colours = [], []
+        for image in images:
+            view, colour = view_and_colour(image, crop=crop)
+            views.append(view)
+            colours.append(colour)
+        stacked = np.stack(colours) if colours else np.empty((0, COLOUR_DIM), dtype=np.float32)
+        return Features(self.embed(views), stacked)
 
 
 class AsyncEmbedder:
@@ -202,16 +210,6 @@ class AsyncEmbedder:
         """Load the model in the worker, e.g. at bot start-up, so the first user doesn't wait."""
         await self._run(self.embedder.load)
 
-    async def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """:meth:`Embedder.embed` off the event loop."""
-        return await self._run(self.embedder.embed, list(images))
-
-    async def embed_bytes(
-        self, data: bytes | bytearray, *, max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> np.ndarray:
-        """Decode an uploaded file and embed it: (dim,). Raises ImageRejected for bad input."""
-        return await self._run(self._embed_bytes, bytes(data), max_pixels)
-
     async def features(self, images: Sequence[Image.Image]) -> Features:
         """Search features of catalog images, in one job of the pool."""
         return await self._run(self._features, list(images))
@@ -228,11 +226,8 @@ class AsyncEmbedder:
         if self._owns_executor:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _embed_bytes(self, data: bytes, max_pixels: int) -> np.ndarray:
-        return self.embedder.embed_one(load_image(data, max_pixels=max_pixels))
-
     def _features(self, images: list[Image.Image]) -> Features:
-        return extract_features(self.embedder, images, crop=self.garment_crop)
+        return self.embedder.features(images, crop=self.garment_crop)
 
     def _features_bytes(self, data: bytes, max_pixels: int) -> Features:
         return self._features([load_image(data, max_pixels=max_pixels)])

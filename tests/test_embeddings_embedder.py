@@ -160,7 +160,7 @@ def test_embed_is_deterministic(embedder: Embedder) -> None:
 def test_batch_equals_single_calls(embedder: Embedder) -> None:
     images = sample_images()  # 6 images with batch_size 4: a full and a partial batch
     batched = embedder.embed(images)
-    singles = np.stack([embedder.embed_one(image) for image in images])
+    singles = np.concatenate([embedder.embed([image]) for image in images])
     np.testing.assert_allclose(batched, singles, atol=1e-5)
 
 
@@ -171,8 +171,9 @@ def test_empty_input(embedder: Embedder) -> None:
 
 
 def test_colour_changes_the_vector(embedder: Embedder) -> None:
-    red = embedder.embed_one(Image.new("RGB", (224, 224), (220, 20, 30)))
-    blue = embedder.embed_one(Image.new("RGB", (224, 224), (20, 40, 220)))
+    red, blue = embedder.embed(
+        [Image.new("RGB", (224, 224), (220, 20, 30)), Image.new("RGB", (224, 224), (20, 40, 220))]
+    )
     assert cosine(red, blue) < 0.99
 
 
@@ -226,7 +227,7 @@ def test_local_weights_are_loaded(tmp_path: Path, mobilenet_state: dict[str, tor
 
     embedder = Embedder("mobilenet_v3_large", weights=str(path))
     assert embedder.model_name == "mobilenet_v3_large@my-finetune"
-    vector = embedder.embed_one(garment((200, 20, 30)))
+    (vector,) = embedder.embed([garment((200, 20, 30))])
     assert vector.shape == (960,)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
@@ -327,8 +328,8 @@ async def test_async_embedder_runs_off_the_event_loop(embedder: Embedder) -> Non
     async_embedder = AsyncEmbedder(recording)
     try:
         image = garment((200, 20, 30))
-        vectors = await async_embedder.embed([image])
-        from_bytes = await async_embedder.embed_bytes(png_bytes(image))
+        features = await async_embedder.features([image])
+        from_bytes = await async_embedder.features_bytes(png_bytes(image))
     finally:
         async_embedder.close()
 
@@ -337,18 +338,20 @@ async def test_async_embedder_runs_off_the_event_loop(embedder: Embedder) -> Non
     loop_thread = threading.get_ident()
     assert len(recording.threads) == 2
     assert loop_thread not in recording.threads
-    np.testing.assert_allclose(vectors[0], embedder.embed_one(image), atol=1e-6)
-    assert from_bytes.shape == (1280,)
-    np.testing.assert_allclose(from_bytes, vectors[0], atol=1e-6)
+    np.testing.assert_allclose(features.vectors, embedder.embed([image]), atol=1e-6)
+    assert from_bytes.vectors.shape == (1, 1280)
+    np.testing.assert_allclose(from_bytes.vectors, features.vectors, atol=1e-6)
 
 
-async def test_async_embed_bytes_rejects_garbage(embedder: Embedder) -> None:
+async def test_async_features_bytes_rejects_garbage(embedder: Embedder) -> None:
     async_embedder = AsyncEmbedder(embedder)
     try:
         with pytest.raises(ImageRejected, match="JPEG, PNG or WebP"):
-            await async_embedder.embed_bytes(b"\x00garbage")
+            await async_embedder.features_bytes(b"\x00garbage")
         with pytest.raises(ImageRejected, match="too large"):
-            await async_embedder.embed_bytes(png_bytes(Image.new("RGB", (100, 100))), max_pixels=99)
+            await async_embedder.features_bytes(
+                png_bytes(Image.new("RGB", (100, 100))), max_pixels=99
+            )
     finally:
         async_embedder.close()
 
@@ -365,7 +368,7 @@ async def test_requests_keep_the_loop_responsive(embedder: Embedder) -> None:
 
     task = asyncio.create_task(ticker())
     try:
-        await async_embedder.embed(sample_images())
+        await async_embedder.features(sample_images())
     finally:
         task.cancel()
         async_embedder.close()

@@ -20,7 +20,7 @@ from bot.quality.metrics import Means, label_precision, recall_at
 from bot.quality.report import format_table
 from bot.quality.runner import ConfigResult, Evaluation, evaluate
 from bot.settings import Settings
-from embeddings.splits import is_held_out
+from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
 from tests.catalog_factory import write_catalog
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embeddings import AsyncEmbedder, Embedder
+from embeddings import AsyncEmbedder, Embedder, load_image
 from embeddings.colour import DIM, colour_descriptor
 from embeddings.foreground import crop_to_garment, garment_mask, locate_garment
 from tests.catalog_factory import garment_image, jpeg_bytes, photo_of
@@ -32,21 +32,20 @@ async def test_a_photo_is_cropped_to_the_garment_before_the_cnn(embedder: Embedd
     thumbnail, mask = locate_garment(photo)
     cropped = crop_to_garment(photo, mask)
     assert cropped.size != photo.size, "the garment covers part of the photo only"
-    np.testing.assert_allclose(features.vectors[0], embedder.embed_one(cropped), atol=1e-5)
+    np.testing.assert_allclose(features.vectors, embedder.embed([cropped]), atol=1e-5)
     np.testing.assert_allclose(features.colours[0], colour_descriptor(thumbnail, mask), atol=1e-6)
     full_size = colour_descriptor(photo, garment_mask(photo))
     assert features.colours[0] @ full_size > 0.99, "the thumbnail loses nothing of the colour"
 
 
 async def test_without_garment_crop_the_whole_photo_is_embedded(embedder: Embedder) -> None:
-    image = photo_of("Tshirts", "Blue", size=400)
+    data = jpeg_bytes(photo_of("Tshirts", "Blue", size=400), quality=100)
     async_embedder = AsyncEmbedder(embedder)
     try:
-        features = await async_embedder.features_bytes(jpeg_bytes(image, quality=100))
-        vector = await async_embedder.embed_bytes(jpeg_bytes(image, quality=100))
+        features = await async_embedder.features_bytes(data)
     finally:
         async_embedder.close()
-    np.testing.assert_allclose(features.vectors[0], vector, atol=1e-5)
+    np.testing.assert_allclose(features.vectors, embedder.embed([load_image(data)]), atol=1e-5)
 
 
 async def test_catalog_images_are_made_the_same_way(embedder: Embedder) -> None:

@@ -1,4 +1,5 @@
-"""embeddings.phone: packshot masks and simulated shopper photos, on Pillow-drawn packshots."""
+"""embeddings.training.phone: packshot masks and simulated shopper photos, on Pillow-drawn
+packshots."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from embeddings.phone import packshot_mask, simulate_phone_photo
+from embeddings.training.phone import packshot_mask, simulate_phone_photo
 
 TSHIRT = [(60, 30), (164, 30), (200, 70), (176, 92), (164, 80), (164, 200), (60, 200),
           (60, 80), (48, 92), (24, 70)]  # fmt: skip

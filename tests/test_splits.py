@@ -1,4 +1,4 @@
-from embeddings.splits import is_held_out
+from embeddings.training.splits import is_held_out
 
 
 def test_split_is_stable_and_close_to_the_fraction() -> None:

@@ -18,21 +18,23 @@ from bot.cli.main import main
 from bot.service import make_embedder
 from bot.settings import Settings
 from embeddings import Embedder
-from embeddings.splits import is_held_out
-from embeddings.trained import EmbeddingNet, load_trained, read_trained_info
-from embeddings.training import (
+from embeddings.finetuned import EmbeddingNet, load_trained, read_trained_info
+from embeddings.training.config import (
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
-    Objective,
     TrainConfig,
     TrainingError,
     TrainItem,
+    training_items,
+)
+from embeddings.training.objective import (
+    Objective,
     label_tensors,
     label_vocabularies,
     make_optimizer,
-    train,
-    training_items,
 )
+from embeddings.training.run import train
+from embeddings.training.splits import is_held_out
 from tests.catalog_factory import garment_image, write_catalog
 
 TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)

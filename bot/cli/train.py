@@ -1,8 +1,8 @@
 """``wardrobe train``: fine-tune the embedding on the catalog's own images and labels.
 
 The catalog source is read here (``storage`` is off limits to ``embeddings``); the training
-itself is :func:`embeddings.training.train`. The weights land in the data directory, where the
-bot and ``wardrobe ingest`` pick them up (``EMBEDDING_TRAINED=auto``).
+itself is :func:`embeddings.training.run.train`. The weights land in the data directory, where
+the bot and ``wardrobe ingest`` pick them up (``EMBEDDING_TRAINED=auto``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from bot.cli.common import CliError, add_source_options, catalog_source
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from embeddings.training import TrainItem
+    from embeddings.training.config import TrainItem
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    # Options left out keep embeddings.training.TrainConfig's defaults (the measured recipe);
+    # Options left out keep embeddings.training.config.TrainConfig's defaults (the measured recipe);
     # importing it here would load torch for every `wardrobe` command.
     train = commands.add_parser(
         "train", help="fine-tune the embedding model on the catalog (train split only)"
@@ -68,7 +68,8 @@ _CONFIG_OPTIONS = (
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from embeddings.training import CACHE_DIR, TrainConfig, TrainingError, train
+    from embeddings.training.config import CACHE_DIR, TrainConfig, TrainingError
+    from embeddings.training.run import train
 
     styles, images = catalog_source(args, settings)
     if args.threads is not None and args.threads < 1:
@@ -109,7 +110,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _read_items(styles: Path, images: Path) -> tuple[list[TrainItem], int]:
     """Catalog rows as training items, and how many rows could not be used."""
-    from embeddings.training import LABEL_FIELDS, TrainItem
+    from embeddings.training.config import LABEL_FIELDS, TrainItem
     from storage.source import CatalogSourceError, read_styles
 
     items, skipped = [], 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bot.quality.progress import Progress, tracked
 from embeddings import ImageRejected, load_image
-from embeddings.phone import simulate_phone_photo
-from embeddings.splits import is_held_out
+from embeddings.training.phone import simulate_phone_photo
+from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
 
 PHONE_SIZE = (480, 640)

@@ -6,10 +6,10 @@ does, ingests the gallery and sends image bytes to ``Recommender.find_similar`` 
 search``. So whatever the product does at query time (trained weights, re-ranking, diversity)
 is what gets measured, and nothing else.
 
-- Gallery: the catalog's held-out items (``embeddings.splits``, never trained on), or all.
+- Gallery: the catalog's held-out items (``embeddings.training.splits``, never trained on), or all.
 - Catalog → catalog: each gallery item's own image file queries the gallery; the item itself is
   dropped from the results; P@5 by articleType, baseColour, both, and gender.
-- Phone → catalog: :func:`embeddings.phone.simulate_phone_photo` of gallery items (the same
+- Phone → catalog: :func:`embeddings.training.phone.simulate_phone_photo` of gallery items (the same
   photos for every configuration); exact-item R@1 and R@5, articleType P@5, and the median
   latency of one query.
 """

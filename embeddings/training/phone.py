@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from .images import flatten_to_rgb
+from ..images import flatten_to_rgb
 
 # packshot_mask: a pixel is garment when it differs from the background colour by more than
 # _COLOUR_TOLERANCE in some channel, or sits on an edge stronger than _EDGE_TOLERANCE (the

@@ -5,8 +5,8 @@ weights, run once per image) and a trainable tail (the last MBConv blocks and th
 followed by attention pooling and a linear projection to a small L2-normalised vector. The
 split lets training cache the front's output and backpropagate through the tail only.
 
-The weights file (written by ``embeddings.training``) holds the whole network plus metadata,
-so inference does not depend on where the ImageNet weights came from; the metadata's
+The weights file (written by :func:`embeddings.training.run.train`) holds the whole network plus
+metadata, so inference does not depend on where the ImageNet weights came from; the metadata's
 ``sha256`` covers every tensor and names the model in ``Embedder.model_name``.
 """
 
