@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.botapi_emulator import ApiCall, BotAPIEmulator
 from tests.catalog_factory import Product, jpeg_bytes, photo_of, write_catalog, write_styles
+from tests.support import ApiCall, BotAPIEmulator
 
 ADMIN = 42
 MAX_IMAGE_BYTES = 400_000

@@ -1,0 +1,294 @@
+"""The test-facing side: what the user does in Telegram, and what tests observe and await."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from tests.support.api import MAX_TEXT_LENGTH, ApiCall, ApiError
+from tests.support.entities import command_entities, utf16_len
+from tests.support.state import EmulatorState
+
+
+class Driver(EmulatorState):
+    """Injects user updates and exposes the recorded calls and chat histories."""
+
+    # ------------------------------------------------------------------ user actions
+
+    def user_sends_text(self, chat_id: int, text: str, user_id: int | None = None) -> dict:
+        """Deliver a text message; a leading ``/command`` gets a ``bot_command`` entity."""
+        if not text or utf16_len(text) > MAX_TEXT_LENGTH:
+            raise ValueError("Telegram clients send 1-4096 characters of text")
+        content: dict[str, Any] = {"text": text}
+        if entities := command_entities(text):
+            content["entities"] = entities
+        return self._user_message(chat_id, user_id, content)
+
+    def user_sends_photo(
+        self,
+        chat_id: int,
+        image_bytes: bytes,
+        user_id: int | None = None,
+        caption: str | None = None,
+    ) -> dict:
+        """Deliver a photo as Telegram would: JPEG renditions, smallest first.
+
+        The bot sees 90/320/800 px thumbnails (those smaller than the image) and the image
+        itself re-encoded as JPEG with its longest side capped at 1280 px, so downloaded
+        bytes differ from ``image_bytes`` (compare via ``file_bytes``).
+        """
+        try:
+            photo = self._store_photo(image_bytes)
+        except ApiError as error:
+            raise ValueError(f"not a usable photo: {error.description}") from None
+        content: dict[str, Any] = {"photo": photo}
+        if caption:
+            content["caption"] = caption
+            if entities := command_entities(caption):
+                content["caption_entities"] = entities
+        return self._user_message(chat_id, user_id, content)
+
+    def user_sends_document(
+        self,
+        chat_id: int,
+        data: bytes,
+        file_name: str,
+        mime_type: str,
+        user_id: int | None = None,
+    ) -> dict:
+        """Deliver a file sent "as a document" (no recompression, any size)."""
+        extension = file_name.rpartition(".")[2] if "." in file_name else "bin"
+        stored = self._store_file("document", data, "documents", extension)
+        document = {**self._file_fields(stored), "file_name": file_name, "mime_type": mime_type}
+        return self._user_message(chat_id, user_id, {"document": document})
+
+    def user_sends_sticker(self, chat_id: int, user_id: int | None = None) -> dict:
+        """Deliver a static 512x512 WEBP sticker."""
+        image = Image.new("RGBA", (512, 512), (0, 0, 0, 0))
+        ImageDraw.Draw(image).ellipse((32, 32, 480, 480), fill=(255, 200, 0, 255))
+        buffer = io.BytesIO()
+        image.save(buffer, "WEBP")
+        stored = self._store_file("sticker", buffer.getvalue(), "stickers", "webp")
+        sticker = {
+            **self._file_fields(stored),
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": "👍",
+        }
+        return self._user_message(chat_id, user_id, {"sticker": sticker})
+
+    def user_sends_video(self, chat_id: int, user_id: int | None = None) -> dict:
+        """Deliver a short video (the bytes are a stub, not a playable MP4)."""
+        data = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4096)
+        stored = self._store_file("video", data, "videos", "mp4")
+        video = {
+            **self._file_fields(stored),
+            "width": 640,
+            "height": 360,
+            "duration": 3,
+            "mime_type": "video/mp4",
+        }
+        return self._user_message(chat_id, user_id, {"video": video})
+
+    def user_presses_button(
+        self, chat_id: int, message_id: int, callback_data: str, user_id: int | None = None
+    ) -> str:
+        """Press an inline button of a bot message; returns the callback query id.
+
+        Raises ``ValueError`` if the message (in its current, possibly edited state) has no
+        button with that ``callback_data`` - a user could not press it either.
+        """
+        user = self._user(chat_id, user_id)
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None:
+                raise ValueError(f"chat {chat_id} has no message {message_id}")
+            rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+            data = [button.get("callback_data") for row in rows for button in row]
+            if callback_data not in data:
+                raise ValueError(
+                    f"message {message_id} has no button with callback_data="
+                    f"{callback_data!r}; its buttons: {data}"
+                )
+            query_id = str(secrets.randbits(62))
+            self._callback_answers[query_id] = None
+            self._push_update(
+                "callback_query",
+                {
+                    "id": query_id,
+                    "from": user,
+                    "message": copy.deepcopy(message),
+                    "chat_instance": str(abs(chat_id) * 7919 + 1),
+                    "data": callback_data,
+                },
+            )
+        return query_id
+
+    def user_blocks_bot(self, chat_id: int) -> None:
+        """From now on the bot gets 403 "bot was blocked by the user" for this chat."""
+        with self._cond:
+            self._blocked.add(chat_id)
+
+    # ------------------------------------------------------------------ observation
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        """Snapshot of every request the bot made, in the order they were answered."""
+        with self._cond:
+            return list(self._calls)
+
+    def mark(self) -> int:
+        """Current number of calls, to pass as ``since`` and ignore what came before."""
+        with self._cond:
+            return len(self._calls)
+
+    def wait_for_call(
+        self,
+        method: str,
+        predicate: Callable[[ApiCall], bool] | None = None,
+        timeout: float = 30.0,
+        since: int = 0,
+    ) -> ApiCall:
+        """First call to ``method`` (failed ones included) at index >= ``since``.
+
+        Raises ``AssertionError`` listing the recent calls if none shows up in time.
+        """
+        return self.wait_for_calls(method, 1, predicate, timeout, since)[0]
+
+    def wait_for_calls(
+        self,
+        method: str,
+        count: int,
+        predicate: Callable[[ApiCall], bool] | None = None,
+        timeout: float = 30.0,
+        since: int = 0,
+    ) -> list[ApiCall]:
+        """The first ``count`` matching calls; see ``wait_for_call``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [
+                    call
+                    for call in self._calls[since:]
+                    if call.method.lower() == method.lower()
+                    and (predicate is None or predicate(call))
+                ]
+                if len(found) >= count:
+                    return found[:count]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    what = f"{count} x {method}" + (" matching the predicate" if predicate else "")
+                    raise AssertionError(
+                        f"Timed out after {timeout}s waiting for {what} (found {len(found)} "
+                        f"since call #{since}).\n{self._recent_calls_report()}"
+                    )
+                self._cond.wait(remaining)
+
+    async def wait_for_call_async(
+        self,
+        method: str,
+        predicate: Callable[[ApiCall], bool] | None = None,
+        timeout: float = 30.0,
+        since: int = 0,
+    ) -> ApiCall:
+        """``wait_for_call`` for tests whose event loop also runs the bot."""
+        return await asyncio.to_thread(self.wait_for_call, method, predicate, timeout, since)
+
+    def messages_to(self, chat_id: int) -> list[dict]:
+        """Messages the bot sent to the chat and has not deleted, oldest first, edits applied."""
+        bot_id = self.bot_user["id"]
+        with self._cond:
+            return [
+                copy.deepcopy(message)
+                for (chat, _), message in sorted(self._messages.items())
+                if chat == chat_id and message["from"]["id"] == bot_id
+            ]
+
+    def callback_answer(self, callback_query_id: str) -> dict | None:
+        """Parameters of the bot's ``answerCallbackQuery`` for this query, or None."""
+        with self._cond:
+            if callback_query_id not in self._callback_answers:
+                raise KeyError(f"unknown callback query {callback_query_id}")
+            return copy.deepcopy(self._callback_answers[callback_query_id])
+
+    def answered_callback(self, callback_query_id: str) -> bool:
+        """Whether the bot answered the callback query (clients show a spinner until it does)."""
+        return self.callback_answer(callback_query_id) is not None
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """Content of any file known to the emulator (uploaded by the bot or the user)."""
+        with self._cond:
+            return self._files[file_id].data
+
+    # ------------------------------------------------------------------ internals
+
+    def _user(self, chat_id: int, user_id: int | None) -> dict[str, Any]:
+        if user_id is None:
+            if chat_id < 0:
+                raise ValueError("user_id is required for group chats")
+            user_id = chat_id
+        return {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": "Test",
+            "last_name": f"User{user_id}",
+            "username": f"user{user_id}",
+            "language_code": "en",
+        }
+
+    def _user_message(self, chat_id: int, user_id: int | None, content: dict) -> dict:
+        user = self._user(chat_id, user_id)
+        if chat_id > 0:
+            chat = {
+                "id": chat_id,
+                "type": "private",
+                "first_name": user["first_name"],
+                "last_name": user["last_name"],
+                "username": user["username"],
+            }
+        else:
+            kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+            chat = {"id": chat_id, "type": kind, "title": f"Test group {chat_id}"}
+        with self._cond:
+            self._chats.setdefault(chat_id, chat)
+            message = self._new_message(chat_id, user, content)
+            self._push_update("message", copy.deepcopy(message))
+            return copy.deepcopy(message)
+
+    def _push_update(self, kind: str, payload: dict[str, Any]) -> None:
+        with self._cond:
+            self._updates.append({"update_id": next(self._update_ids), kind: payload})
+            self._cond.notify_all()
+
+    def _recent_calls_report(self, limit: int = 20) -> str:
+        polls = [call for call in self._calls if call.method == "getUpdates"]
+        if polls:
+            age = time.time() - polls[-1].time
+            header = (
+                f"getUpdates polled {len(polls)} times, last answered {age:.1f}s ago "
+                "(omitted below)."
+            )
+        else:
+            header = "The bot never called getUpdates - is it running against base_url?"
+        lines = [header]
+        others = [(i, c) for i, c in enumerate(self._calls) if c.method != "getUpdates"]
+        if not others:
+            lines.append("No other API calls were made.")
+        for index, call in others[-limit:]:
+            shown = ", ".join(f"{k}={str(v)[:80]!r}" for k, v in call.params.items())
+            uploads = ", ".join(f"{k}<{len(v)} bytes>" for k, v in call.files.items())
+            outcome = "ok" if call.ok else f"ERROR {call.error}"
+            lines.append(
+                f"  #{index} {call.method}({shown}{', ' if uploads else ''}{uploads}) -> {outcome}"
+            )
+        return "\n".join(lines)
