@@ -1,14 +1,14 @@
 """The catalog in SQLite (aiosqlite, WAL): items, their embeddings, shoppers' search sessions, meta.
 
 SQLite is the source of truth. The USearch index is derived from the ``embeddings`` table and
-can always be rebuilt from it; ``meta.index_file`` names the index file that matches the rows.
+can always be rebuilt from it (:mod:`storage.index_files`); ``meta.vectors_version`` names the
+index file that matches the rows. The schema is :mod:`storage.migrations`'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -17,41 +17,10 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
+from storage.migrations import migrate
 from storage.models import CatalogItem, SearchSession, StoredItem
 
 _ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS items (
-    key INTEGER PRIMARY KEY,
-    {", ".join(f"{name} {'INTEGER' if name == 'year' else 'TEXT'}" for name in _ITEM_COLUMNS)},
-    image_sha256 TEXT,
-    telegram_file_id TEXT,
-    updated_at REAL NOT NULL,
-    UNIQUE (id)
-);
-CREATE TABLE IF NOT EXISTS embeddings (
-    item_key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE,
-    vector BLOB NOT NULL,
-    colour BLOB
-);
-CREATE TABLE IF NOT EXISTS searches (
-    id INTEGER PRIMARY KEY,
-    chat_id INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    shown TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    colour BLOB
-);
-CREATE INDEX IF NOT EXISTS searches_created_at ON searches (created_at);
-CREATE TABLE IF NOT EXISTS meta (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-# Columns added after the first release: (table, column, type). Databases created before get
-# them on open; rows written before hold NULL there (see ItemState.has_colour).
-_ADDED_COLUMNS = (("embeddings", "colour", "BLOB"), ("searches", "colour", "BLOB"))
 
 
 @dataclass(frozen=True)
@@ -86,12 +55,15 @@ class Catalog:
     async def open(cls, path: Path) -> Catalog:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)  # explicit transactions only
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(_SCHEMA)
-        await _add_missing_columns(db)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await migrate(db)
+        except BaseException:
+            await db.close()  # its thread would keep the process from exiting
+            raise
         return cls(db)
 
     async def close(self) -> None:
@@ -143,14 +115,6 @@ class Catalog:
         async with self._db.execute("SELECT * FROM items") as cursor:
             rows = await cursor.fetchall()
         return {row["key"]: _stored_item(row) for row in rows}
-
-    async def get_item(self, key: int) -> StoredItem | None:
-        return (await self.get_items([key])).get(key)
-
-    async def get_item_by_id(self, item_id: str) -> StoredItem | None:
-        async with self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)) as cursor:
-            row = await cursor.fetchone()
-        return _stored_item(row) if row else None
 
     async def write_items(
         self,
@@ -305,10 +269,6 @@ class Catalog:
             row = await cursor.fetchone()
         return row[0] if row else None
 
-    async def set_meta(self, name: str, value: str) -> None:
-        async with self._write_lock:
-            await self._set_meta(name, value)
-
     async def _set_meta(self, name: str, value: str) -> None:
         await self._db.execute(
             "INSERT INTO meta (name, value) VALUES (?, ?) "
@@ -327,19 +287,6 @@ class Catalog:
         ):
             (value,) = await cursor.fetchone()
         return int(value)
-
-
-async def _add_missing_columns(db: aiosqlite.Connection) -> None:
-    """Bring a database made by an older version up to the current schema."""
-    for table, column, kind in _ADDED_COLUMNS:
-        async with db.execute(f"PRAGMA table_info({table})") as cursor:
-            present = {row[1] for row in await cursor.fetchall()}
-        if column not in present:
-            try:
-                await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            except sqlite3.OperationalError as error:  # another process was just faster
-                if "duplicate column" not in str(error):
-                    raise
 
 
 def _blob(array: np.ndarray) -> bytes:

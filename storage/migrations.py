@@ -1,0 +1,122 @@
+"""Numbered schema migrations of the catalog database, recorded in ``meta.schema_version``.
+
+Each migration runs once, in order, inside the same write transaction as the version it
+records, so two processes opening one database at once (the bot and ``wardrobe ingest``)
+cannot both apply it. Databases written before migrations were numbered hold no version:
+they are migrated from 0, which is why each step only adds what is missing. A migration,
+once released, is never edited: a schema change is a new function at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
+Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+MIGRATIONS: list[Migration] = []
+"""In order: ``MIGRATIONS[n - 1]`` brings a database to version ``n``."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer version of the program than this one."""
+
+
+def migration(step: Migration) -> Migration:
+    MIGRATIONS.append(step)
+    return step
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply the migrations ``db`` lacks; returns its schema version after.
+
+    An up-to-date database is only read: opening it never waits for another process's write.
+    """
+    if await schema_version(db) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        version = await schema_version(db)  # again: another process may just have migrated
+        if version > len(MIGRATIONS):
+            raise SchemaTooNew(
+                f"the catalog database has schema version {version}, this program knows up to "
+                f"{len(MIGRATIONS)}: it was written by a newer version of Wardrobe Consultant"
+            )
+        for step in MIGRATIONS[version:]:
+            await step(db)
+        await db.execute(
+            "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(len(MIGRATIONS)),),
+        )
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """The version recorded in ``meta``; 0 for a new database or one from before numbering."""
+    async with db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            return 0
+    async with db.execute("SELECT value FROM meta WHERE name = 'schema_version'") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@migration
+async def m001_catalog_and_searches(db: aiosqlite.Connection) -> None:
+    """Items, their vectors, shoppers' searches (the first release's schema)."""
+    await db.execute(
+        """CREATE TABLE IF NOT EXISTS items (
+            key INTEGER PRIMARY KEY,
+            id TEXT, name TEXT, image_path TEXT, gender TEXT, master_category TEXT,
+            sub_category TEXT, article_type TEXT, base_colour TEXT, season TEXT, year INTEGER,
+            usage TEXT, price TEXT, url TEXT,
+            image_sha256 TEXT,
+            telegram_file_id TEXT,
+            updated_at REAL NOT NULL,
+            UNIQUE (id)
+        )"""
+    )
+    await db.execute(
+        """CREATE TABLE IF NOT EXISTS embeddings (
+            item_key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE,
+            vector BLOB NOT NULL
+        )"""
+    )
+    await db.execute(
+        """CREATE TABLE IF NOT EXISTS searches (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            shown TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL
+        )"""
+    )
+    await db.execute("CREATE INDEX IF NOT EXISTS searches_created_at ON searches (created_at)")
+
+
+@migration
+async def m002_colour_descriptors(db: aiosqlite.Connection) -> None:
+    """A colour descriptor per item and per search; rows from before hold NULL (an ingest
+    re-embeds such items, see ``ItemState.has_colour``)."""
+    await _add_column(db, "embeddings", "colour", "BLOB")
+    await _add_column(db, "searches", "colour", "BLOB")
+
+
+async def _add_column(db: aiosqlite.Connection, table: str, column: str, kind: str) -> None:
+    """``ALTER TABLE … ADD COLUMN`` unless a database from before numbered migrations has it."""
+    async with db.execute(f"PRAGMA table_info({table})") as cursor:
+        present = {row[1] for row in await cursor.fetchall()}
+    if column not in present:
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
