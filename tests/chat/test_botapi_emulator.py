@@ -36,7 +36,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.support import MAX_GETFILE_BYTES, ApiCall, BotAPIEmulator
+from tests.support.botapi import MAX_GETFILE_BYTES, ApiCall, BotAPIEmulator
 
 TOKEN = "123456:TEST-TOKEN"
 CHAT = 42

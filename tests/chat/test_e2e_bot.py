@@ -1,7 +1,7 @@
 """End to end: the real bot process (``python -m bot``) against the local Bot API emulator.
 
 A generated catalog is ingested with the real ``wardrobe ingest``; the bot then talks HTTP to
-``tests/botapi_emulator.py`` exactly as it would to api.telegram.org (custom base URL).
+``tests/support/botapi`` exactly as it would to api.telegram.org (custom base URL).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.catalog_factory import Product, jpeg_bytes, photo_of, write_catalog, write_styles
-from tests.support import ApiCall, BotAPIEmulator
+from tests.support.botapi import ApiCall, BotAPIEmulator
+from tests.support.catalog import Product, jpeg_bytes, photo_of, write_catalog, write_styles
+from tests.support.paths import REPO_ROOT
 
 ADMIN = 42
 MAX_IMAGE_BYTES = 400_000
@@ -67,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     emulator.start()
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PYTHONPATH": str(REPO_ROOT),
         "TELEGRAM_BOT_TOKEN": emulator.token,
         "TELEGRAM_BASE_URL": emulator.base_url,
         "TELEGRAM_BASE_FILE_URL": emulator.base_file_url,

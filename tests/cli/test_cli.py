@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
-from tests.catalog_factory import jpeg_bytes, photo_of, write_catalog
+from tests.support.catalog import jpeg_bytes, photo_of, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "data": data, "products": products}
 
 
-@pytest.fixture(autouse=True)
-def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run from an empty directory so a developer's .env cannot change the test."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("WARDROBE_DATA_DIR", "CATALOG_STYLES_CSV", "CATALOG_IMAGES_DIR"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_env_file")
 
 
 def test_search_json_contract(ingested: dict, capsys: pytest.CaptureFixture) -> None:

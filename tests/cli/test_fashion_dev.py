@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
+from tests.support.paths import FASHION_DEV
 
-FASHION_DEV = Path(__file__).resolve().parents[2] / "shared" / "fashion-dev"
 SLICE = 400
 
 pytestmark = [

@@ -12,12 +12,7 @@ from bot.core.recommender import EmptyCatalog, Recommender, SearchExpired, Unkno
 from embeddings import AsyncEmbedder, Embedder, ImageRejected
 from storage.catalog import Catalog
 from storage.source import CatalogSourceError
-from tests.catalog_factory import jpeg_bytes, photo_of, write_catalog, write_styles
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(batch_size=8)
+from tests.support.catalog import jpeg_bytes, photo_of, stored_item, write_styles
 
 
 @pytest.fixture
@@ -31,9 +26,8 @@ async def recommender(tmp_path: Path, embedder: Embedder):
 
 
 @pytest.fixture
-def source(tmp_path: Path):
-    products = write_catalog(tmp_path / "catalog")
-    return tmp_path / "catalog" / "styles.csv", tmp_path / "catalog" / "images", products
+def source(generated_catalog):
+    return generated_catalog.styles, generated_catalog.images, generated_catalog.products
 
 
 async def test_ingest_reports_bad_images_and_indexes_the_rest(recommender, source) -> None:
@@ -60,7 +54,7 @@ async def test_reingest_updates_instead_of_duplicating(recommender, source) -> N
     changed = await recommender.ingest(styles, images)
     assert changed.embedded == 1 and changed.unchanged == len(products) - 1
     assert await recommender.catalog.count_items() == len(products)
-    stored = await recommender.catalog.get_item_by_id(products[0].id)
+    stored = await stored_item(recommender.catalog, products[0].id)
     assert stored.item.name == "Renamed no. 1000"
 
 

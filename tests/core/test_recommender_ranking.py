@@ -14,17 +14,11 @@ from bot.core.ranking import RankingConfig
 from bot.core.recommender import Recommender
 from embeddings import AsyncEmbedder, Embedder, LabelHeads
 from storage.catalog import Catalog
-from tests.catalog_factory import Product, jpeg_bytes, photo_of, write_catalog, write_styles
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(batch_size=8)
+from tests.support.catalog import Product, jpeg_bytes, photo_of, write_styles
 
 
 @pytest.fixture
-async def world(tmp_path: Path, embedder: Embedder):
-    products = write_catalog(tmp_path / "catalog")
+async def world(tmp_path: Path, embedder: Embedder, generated_catalog):
     catalog = await Catalog.open(tmp_path / "data" / "catalog.sqlite3")
     async_embedder = AsyncEmbedder(embedder, garment_crop=True)
 
@@ -35,9 +29,9 @@ async def world(tmp_path: Path, embedder: Embedder):
 
     yield {
         "open": open_with,
-        "styles": tmp_path / "catalog" / "styles.csv",
-        "images": tmp_path / "catalog" / "images",
-        "products": products,
+        "styles": generated_catalog.styles,
+        "images": generated_catalog.images,
+        "products": generated_catalog.products,
         "catalog": catalog,
     }
     async_embedder.close()

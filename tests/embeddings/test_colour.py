@@ -8,8 +8,8 @@ from PIL import Image
 
 from embeddings.colour import DIM, colour_descriptor
 from embeddings.foreground import garment_mask
-from tests.catalog_factory import garment_image
-from tests.test_foreground import _fabric
+from tests.embeddings.test_foreground import _fabric
+from tests.support.catalog import garment_image
 
 REDS = [(200, 30, 40), (170, 20, 30), (225, 50, 45)]
 BLUES = [(30, 60, 200), (25, 40, 150), (60, 100, 220)]

@@ -26,17 +26,9 @@ from embeddings import (
     load_backbone,
     load_image,
 )
+from tests.support.paths import FASHION_DEV
 
-FASHION_DEV = Path(__file__).resolve().parents[2] / "shared" / "fashion-dev"
 TORCHVISION_BACKBONES = sorted(set(BACKBONES) - {"efficientnet_lite0"})
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    """The default backbone, loaded once per module (it is the slow part on 2 cores)."""
-    model = Embedder(batch_size=4)
-    model.load()
-    return model
 
 
 def garment(

@@ -6,18 +6,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from embeddings import AsyncEmbedder, Embedder, load_image
 from embeddings.colour import DIM, colour_descriptor
 from embeddings.foreground import crop_to_garment, garment_mask, locate_garment
-from tests.catalog_factory import garment_image, jpeg_bytes, photo_of
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder(batch_size=4)
+from tests.support.catalog import garment_image, jpeg_bytes, photo_of
 
 
 async def test_a_photo_is_cropped_to_the_garment_before_the_cnn(embedder: Embedder) -> None:

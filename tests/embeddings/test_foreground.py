@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from embeddings.foreground import crop_to_garment, garment_box, garment_mask
-from tests.catalog_factory import COLOURS, SHAPES, garment_image
+from tests.support.catalog import COLOURS, SHAPES, garment_image
 
 
 def _iou(mask: Image.Image, truth: np.ndarray) -> float:

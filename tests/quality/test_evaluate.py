@@ -22,17 +22,10 @@ from bot.quality.runner import ConfigResult, Evaluation, evaluate
 from bot.settings import Settings
 from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
-from tests.catalog_factory import write_catalog
+from tests.support.catalog import write_catalog
+from tests.support.paths import FASHION_DEV
 
-FASHION_DEV = Path(__file__).resolve().parents[2] / "shared" / "fashion-dev"
-
-
-@pytest.fixture(autouse=True)
-def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run from an empty directory so a developer's .env cannot change the test."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("WARDROBE_DATA_DIR", "EMBEDDING_WEIGHTS", "EMBEDDING_BACKBONE"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_env_file")
 
 
 def item(item_id: str, article_type: str | None, colour: str | None, gender: str) -> CatalogItem:

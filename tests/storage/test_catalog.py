@@ -12,6 +12,7 @@ from storage.catalog import Catalog, EmbeddedItem
 from storage.models import CatalogItem
 from storage.source import CatalogSourceError, read_styles
 from storage.vector_index import VectorIndex
+from tests.support.catalog import stored_item
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -73,9 +74,9 @@ def test_empty_index_answers_nothing() -> None:
 async def test_catalog_upsert_updates_instead_of_duplicating(catalog: Catalog) -> None:
     vector = np.ones(4, np.float32) / 2
     await catalog.write_items([EmbeddedItem(_item("10", article_type="Shirts"), "sha1", vector)])
-    first = await catalog.get_item_by_id("10")
+    first = await stored_item(catalog, "10")
     await catalog.write_items([EmbeddedItem(_item("10", article_type="Tshirts"), "sha2", vector)])
-    second = await catalog.get_item_by_id("10")
+    second = await stored_item(catalog, "10")
     assert await catalog.count_items() == 1
     assert second.key == first.key
     assert second.item.article_type == "Tshirts"
@@ -117,12 +118,12 @@ async def test_telegram_file_id_kept_for_same_image_and_dropped_when_image_chang
 ) -> None:
     vector = np.ones(4, np.float32)
     await catalog.write_items([EmbeddedItem(_item("1"), "sha", vector)])
-    key = (await catalog.get_item_by_id("1")).key
+    key = (await stored_item(catalog, "1")).key
     await catalog.set_telegram_file_ids({key: "FILE-1"})
     await catalog.write_items([], metadata_only=[_item("1", price="10 EUR")])
-    assert (await catalog.get_item(key)).telegram_file_id == "FILE-1"
+    assert (await catalog.get_items([key]))[key].telegram_file_id == "FILE-1"
     await catalog.write_items([EmbeddedItem(_item("1"), "new-sha", vector)])
-    assert (await catalog.get_item(key)).telegram_file_id is None
+    assert (await catalog.get_items([key]))[key].telegram_file_id is None
 
 
 async def test_search_sessions_persist_across_reopen(tmp_path: Path) -> None:

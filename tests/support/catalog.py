@@ -1,4 +1,5 @@
-"""A small synthetic catalog in the Fashion Product Images format, drawn with Pillow.
+"""A small synthetic catalog in the Fashion Product Images format, drawn with Pillow, and a
+look-up of its items once stored.
 
 Garment silhouettes in solid colours on white packshot backgrounds, with a styles.csv, so the
 test suite needs no external data and can still check that similar items come out on top.
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from storage.catalog import Catalog
+from storage.models import StoredItem
 
 COLOURS = {
     "Red": (200, 30, 40),
@@ -121,3 +125,8 @@ def photo_of(article_type: str, colour: str, size: int = 900) -> Image.Image:
     mask = garment.convert("L").point(lambda value: 255 if value < 245 else 0)
     background.paste(garment, (size // 5, size // 10), mask)
     return background
+
+
+async def stored_item(catalog: Catalog, item_id: str) -> StoredItem | None:
+    """The catalog's row for the shop's product id ``item_id``."""
+    return next((s for s in (await catalog.all_items()).values() if s.item.id == item_id), None)

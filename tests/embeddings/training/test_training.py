@@ -35,17 +35,12 @@ from embeddings.training.objective import (
 )
 from embeddings.training.run import train
 from embeddings.training.splits import is_held_out
-from tests.catalog_factory import garment_image, write_catalog
+from tests.support.catalog import garment_image, write_catalog
 
 TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)
 
 
-@pytest.fixture(autouse=True)
-def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run from an empty directory so a developer's .env cannot change the test."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("WARDROBE_DATA_DIR", "EMBEDDING_TRAINED", "EMBEDDING_WEIGHTS"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_env_file")
 
 
 def catalog_items(root: Path) -> list[TrainItem]:

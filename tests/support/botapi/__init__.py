@@ -26,8 +26,8 @@ Layers, each importing only those before it: ``api``; ``entities`` and ``wire``;
 them into ``BotAPIEmulator``. Each module's docstring says why it exists.
 """
 
-from tests.support.api import MAX_GETFILE_BYTES, ApiCall, ApiError
-from tests.support.emulator import BotAPIEmulator
-from tests.support.state import DEFAULT_TOKEN
+from tests.support.botapi.api import MAX_GETFILE_BYTES, ApiCall, ApiError
+from tests.support.botapi.emulator import BotAPIEmulator
+from tests.support.botapi.state import DEFAULT_TOKEN
 
 __all__ = ["DEFAULT_TOKEN", "MAX_GETFILE_BYTES", "ApiCall", "ApiError", "BotAPIEmulator"]

@@ -12,9 +12,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from tests.support.api import MAX_TEXT_LENGTH, ApiCall, ApiError
-from tests.support.entities import command_entities, utf16_len
-from tests.support.state import EmulatorState
+from tests.support.botapi.api import MAX_TEXT_LENGTH, ApiCall, ApiError
+from tests.support.botapi.entities import command_entities, utf16_len
+from tests.support.botapi.state import EmulatorState
 
 
 class Driver(EmulatorState):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.support.driver import Driver
-from tests.support.methods import BotApiMethods
-from tests.support.server import ApiServer
+from tests.support.botapi.driver import Driver
+from tests.support.botapi.methods import BotApiMethods
+from tests.support.botapi.server import ApiServer
 
 
 class BotAPIEmulator(Driver, BotApiMethods, ApiServer):

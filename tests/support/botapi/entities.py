@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.support.api import ApiError
+from tests.support.botapi.api import ApiError
 
 
 def utf16_len(text: str) -> int:

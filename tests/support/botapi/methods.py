@@ -9,10 +9,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.support.api import MAX_CAPTION_LENGTH, MAX_GETFILE_BYTES, MAX_TEXT_LENGTH, ApiError
-from tests.support.entities import format_text
-from tests.support.state import EmulatorState
-from tests.support.wire import as_int, inline_markup
+from tests.support.botapi.api import (
+    MAX_CAPTION_LENGTH,
+    MAX_GETFILE_BYTES,
+    MAX_TEXT_LENGTH,
+    ApiError,
+)
+from tests.support.botapi.entities import format_text
+from tests.support.botapi.state import EmulatorState
+from tests.support.botapi.wire import as_int, inline_markup
 
 CHAT_ACTIONS = frozenset(
     {

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
-from tests.support.api import ApiCall, ApiError
-from tests.support.state import EmulatorState
-from tests.support.wire import parse_request
+from tests.support.botapi.api import ApiCall, ApiError
+from tests.support.botapi.state import EmulatorState
+from tests.support.botapi.wire import parse_request
 
 _API_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)/?$")
 _FILE_PATH = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")

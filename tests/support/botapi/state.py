@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.api import ApiCall
-from tests.support.wire import photo_renditions
+from tests.support.botapi.api import ApiCall
+from tests.support.botapi.wire import photo_renditions
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
 

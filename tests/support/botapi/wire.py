@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from PIL import Image, ImageOps
 
-from tests.support.api import (
+from tests.support.botapi.api import (
     MAX_CALLBACK_DATA_BYTES,
     MAX_INLINE_BUTTONS,
     PHOTO_MAX_SIDE,
