@@ -23,7 +23,7 @@ def make_embedder(settings: Settings) -> AsyncEmbedder:
             settings.embedding_backbone,
             settings.embedding_weights,
             trained=settings.trained_model_path(),
-            device=settings.device(),
+            device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
         ),
         garment_crop=settings.garment_crop,

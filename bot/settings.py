@@ -96,11 +96,3 @@ class Settings(BaseSettings):
             path = self.data_dir / "trained-model.pt"
             return path if path.is_file() else None
         return Path(value)
-
-    def device(self) -> str:
-        """``auto`` means the GPU when torch sees one, else the CPU."""
-        if self.embedding_device != "auto":
-            return self.embedding_device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"

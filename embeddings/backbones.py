@@ -55,8 +55,8 @@ class BackboneSpec:
 # 0..255 pixels, i.e. (x - 127/255) / (128/255) on [0, 1]. Eval crops the centre
 # image_size / (image_size + CROP_PADDING=32) of the shorter side and resizes it bicubically
 # to 224, which is resize 256 -> centre crop 224. (The ImageNet mean/std in the
-# efficientnet_lite_pytorch README is copied from the non-Lite EfficientNet package; on the
-# fashion-dev sample it gave lower retrieval precision: P@5 0.683 vs 0.711.)
+# efficientnet_lite_pytorch README is copied from the non-Lite EfficientNet package and
+# retrieves worse on fashion-dev: docs/BENCHMARKS.md, "Figures moved out of the code".)
 # 224 is also baked into the model: its "same" padding is static, computed for 224×224.
 _LITE0_PREPROCESSING = Preprocessing(
     resize=256,

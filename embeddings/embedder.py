@@ -27,6 +27,13 @@ from .images import DEFAULT_MAX_PIXELS, flatten_to_rgb, load_image
 _T = TypeVar("_T")
 
 
+def resolve_device(device: str) -> torch.device:
+    """``auto`` = the GPU when torch sees one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 class Embedder:
     """Lazily loaded backbone that maps PIL images to unit-length float32 vectors.
 
@@ -56,7 +63,7 @@ class Embedder:
         self.trained: TrainedModelInfo | None = None
         self.label_heads: LabelHeads | None = None
         """A trained model's label classifiers (search ranks by them); None otherwise."""
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.torch_threads = torch_threads
         self.dim: int = self.spec.dim

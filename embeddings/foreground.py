@@ -7,8 +7,8 @@ checked blanket or wood grain is several background colours), pixels far from ev
 them are garment candidates, a centre prior breaks ties, morphology cleans up and the most
 central large components win. Packshots on white are the easy special case of the same.
 
-Tuned on simulated phone photos (:mod:`.training.phone`) against their true masks: mean IoU
-about 0.74 on photos and 0.88 on packshots (docs/BENCHMARKS.md).
+Tuned on simulated phone photos (:mod:`.training.phone`) against their true masks
+(docs/BENCHMARKS.md, "Figures moved out of the code").
 """
 
 from __future__ import annotations

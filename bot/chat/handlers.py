@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatAction
@@ -98,34 +98,45 @@ async def _say_too_large(message: Message, size: str, limit: int) -> None:
 
 async def more_like_this(update: Update, context: ChatContext) -> None:
     """The next page of a search (:data:`buttons.MORE_LIKE_THIS`)."""
-    await update.callback_query.answer()
-    chat_id = update.effective_chat.id
-    async with chat_action(context, chat_id):
-        try:
-            page = await context.recommender.more(buttons.number(context))
-        except SearchExpired:
-            await context.bot.send_message(chat_id, replies.SEARCH_EXPIRED)
-            return
-        except EmptyCatalog:
-            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
-            return
-        await _reply_with_page(chat_id, context, page, empty_text=replies.NO_MORE)
+    search_id = buttons.number(context)
+    await _page_from_button(
+        update, context, lambda chat_id: context.recommender.more(search_id), replies.NO_MORE
+    )
 
 
 async def search_from_item(update: Update, context: ChatContext) -> None:
     """A new search from a shown item's number (:data:`buttons.SEARCH_FROM_ITEM`)."""
+    key = buttons.number(context)
+    await _page_from_button(
+        update,
+        context,
+        lambda chat_id: context.recommender.search_from_item(key, chat_id),
+        replies.NO_MATCHES,
+    )
+
+
+_BUTTON_FAILURES: dict[type[Exception], str] = {
+    SearchExpired: replies.SEARCH_EXPIRED,
+    UnknownItem: replies.ITEM_GONE,
+    EmptyCatalog: replies.CATALOG_EMPTY,
+}
+
+
+async def _page_from_button(
+    update: Update,
+    context: ChatContext,
+    search: Callable[[int], Awaitable[ResultPage]],
+    empty_text: str,
+) -> None:
     await update.callback_query.answer()
     chat_id = update.effective_chat.id
     async with chat_action(context, chat_id):
         try:
-            page = await context.recommender.search_from_item(buttons.number(context), chat_id)
-        except UnknownItem:
-            await context.bot.send_message(chat_id, replies.ITEM_GONE)
+            page = await search(chat_id)
+        except tuple(_BUTTON_FAILURES) as failure:
+            await context.bot.send_message(chat_id, _BUTTON_FAILURES[type(failure)])
             return
-        except EmptyCatalog:
-            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
-            return
-        await _reply_with_page(chat_id, context, page, empty_text=replies.NO_MATCHES)
+        await _reply_with_page(chat_id, context, page, empty_text=empty_text)
 
 
 async def unknown_button(update: Update, context: ChatContext) -> None:

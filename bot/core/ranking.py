@@ -12,8 +12,7 @@ pool of candidates and this module
    times the candidate's highest CNN similarity to anything already picked or shown before;
 3. on a search's first page, fills the first ``visual_slots`` places by CNN + colour alone:
    the photographed product itself, when the shop has it, must not lose its place to items
-   the label heads merely agree with (their type guess is wrong on about one phone photo
-   in five);
+   the label heads merely agree with, when their type guess is wrong;
 4. defers near-duplicates, candidates whose CNN similarity to something picked or shown is
    above ``near_duplicate``: they only fill a page that would otherwise stay short.
 
@@ -35,22 +34,14 @@ if TYPE_CHECKING:
 
 RANKED_LABELS = ("article_type", "base_colour")
 """Label fields whose agreement counts in relevance: the garment type and the colour a shopper
-sees first. Gender was left out: measured separately it moved nothing (docs/BENCHMARKS.md)."""
+sees first (why not gender: docs/BENCHMARKS.md, "Ranking defaults")."""
 
 
 @dataclass(frozen=True)
 class RankingConfig:
-    """How a page is chosen; see the module docstring. The defaults were tuned on the train
-    split of fashion-dev with the frozen ImageNet backbone (docs/BENCHMARKS.md): a pool of 50
-    is as good as 100; colour weight 0.25 is the largest that costs about one point of type
-    P@5, for +4 points of type+colour P@5 and +2.4 of phone exact R@5 (0.5 bought +1.4 more
-    type+colour for another point of type, and let solid colours outrank the garment type);
-    MMR cost 1-3 points of phone type P@5 for little less redundancy, so it is off; 0.95 keeps
-    near-identical photos (a pair on 3.6 % of pages) apart for -0.1 point. ``label_weight``
-    and ``visual_slots`` only act with a trained model; 1 and 2 were chosen with `wardrobe
-    train`'s model on the held-out split (the train split is no test of a model trained on
-    it), from a handful of values, so those numbers are slightly optimistic.
-    """
+    """How a page is chosen; see the module docstring. How the defaults were picked:
+    docs/BENCHMARKS.md ("Ranking defaults"). ``label_weight`` and ``visual_slots`` only act
+    with a trained model."""
 
     pool: int = 50
     colour_weight: float = 0.25

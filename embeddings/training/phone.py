@@ -5,8 +5,8 @@ bed, a table or the floor, hanging on a wall, tilted, badly lit, blurred and JPE
 :func:`simulate_phone_photo` turns a packshot into such a photo, so retrieval can be measured
 (and trained) on the gap between the two without collecting real photos.
 
-Pure Pillow + numpy, about 20 ms of one CPU core per 480×640 photo (measured with the cores
-shared; a fifth of it is :func:`packshot_mask`), so training can generate photos on the fly.
+Pure Pillow + numpy and cheap enough for training to generate photos on the fly (its cost:
+docs/BENCHMARKS.md, "Figures moved out of the code").
 Every random choice comes from the ``random.Random`` passed in: the same rng state gives the
 same photo.
 """

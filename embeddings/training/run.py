@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..embedder import resolve_device
 from ..finetuned import EmbeddingNet, atomic_torch_save, save_trained
 from .config import (
     CACHE_DIR,
@@ -31,13 +32,6 @@ from .config import (
 )
 from .feature_cache import FrozenFeatures, cache_key, cached_frozen_features
 from .objective import Objective, label_tensors, label_vocabularies, lr_schedule, make_optimizer
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` = the GPU when torch sees one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:

@@ -37,6 +37,18 @@ def test_keyboard_has_item_buttons_and_more_within_64_bytes() -> None:
     assert all(len(b.callback_data.encode()) <= 64 for row in rows for b in row)
 
 
+def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
+    keyboard = buttons.results_keyboard(7, [11, 12])
+    item_data = keyboard.inline_keyboard[0][1].callback_data
+    more_data = keyboard.inline_keyboard[1][0].callback_data
+    assert buttons.SEARCH_FROM_ITEM.match(item_data).group(1) == "12"
+    assert buttons.MORE_LIKE_THIS.match(more_data).group(1) == "7"
+    assert not buttons.MORE_LIKE_THIS.match(item_data)
+    assert not buttons.SEARCH_FROM_ITEM.match(more_data)
+    for stale in ("more:", "more:x", "item:1:2", "other:3", ""):
+        assert not buttons.MORE_LIKE_THIS.match(stale) and not buttons.SEARCH_FROM_ITEM.match(stale)
+
+
 def _size(width: int, height: int) -> PhotoSize:
     return PhotoSize(f"id{width}", f"u{width}", width, height)
 

@@ -95,3 +95,11 @@ def test_run_without_a_token_explains_how_to_get_one(
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     assert main(["--data-dir", str(tmp_path), "run"]) == 2
     assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_stats_reports_the_ingested_catalog(ingested: dict, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--data-dir", str(ingested["data"]), "stats"]) == 0
+    out = capsys.readouterr().out
+    count = len(ingested["products"])
+    assert f"catalog items:  {count}" in out and f"index vectors:  {count}" in out
+    assert "catalog model:  efficientnet_lite0+crop" in out
