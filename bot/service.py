@@ -61,19 +61,14 @@ async def open_recommender(settings: Settings) -> Recommender:
         raise
 
 
-async def close_recommender(recommender: Recommender) -> None:
-    recommender.embedder.close()
-    await recommender.catalog.close()
-
-
 @contextlib.asynccontextmanager
 async def opened_recommender(settings: Settings) -> AsyncIterator[Recommender]:
-    """:func:`open_recommender` … :func:`close_recommender`, for commands that run and exit."""
+    """:func:`open_recommender` … ``Recommender.close``, for commands that run and exit."""
     recommender = await open_recommender(settings)
     try:
         yield recommender
     finally:
-        await close_recommender(recommender)
+        await recommender.close()
 
 
 async def load_configured_catalog(recommender: Recommender, settings: Settings) -> None:

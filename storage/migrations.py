@@ -33,19 +33,17 @@ async def migrate(db: aiosqlite.Connection) -> int:
 
     An up-to-date database is only read: opening it never waits for another process's write.
     """
-    if await schema_version(db) == len(MIGRATIONS):
-        return len(MIGRATIONS)
+    version = await schema_version(db)
+    _check_not_newer(version)
+    if version == len(MIGRATIONS):
+        return version
     await db.execute("BEGIN IMMEDIATE")
     try:
         await db.execute(
             "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
         version = await schema_version(db)  # again: another process may just have migrated
-        if version > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"the catalog database has schema version {version}, this program knows up to "
-                f"{len(MIGRATIONS)}: it was written by a newer version of Wardrobe Consultant"
-            )
+        _check_not_newer(version)
         for step in MIGRATIONS[version:]:
             await step(db)
         await db.execute(
@@ -58,6 +56,14 @@ async def migrate(db: aiosqlite.Connection) -> int:
         raise
     await db.execute("COMMIT")
     return len(MIGRATIONS)
+
+
+def _check_not_newer(version: int) -> None:
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the catalog database has schema version {version}, this program knows up to "
+            f"{len(MIGRATIONS)}: it was written by a newer version of Wardrobe Consultant"
+        )
 
 
 async def schema_version(db: aiosqlite.Connection) -> int:

@@ -119,7 +119,7 @@ def test_embeddings_and_storage_never_import_bot() -> None:
             assert not {name for name in imports if name.split(".")[0] == "bot"}, module
 
 
-def test_the_core_service_and_cli_reach_no_telegram_code() -> None:
+def test_the_core_service_and_quality_reach_no_telegram_code() -> None:
     graph = _graph()
     for module in [name for name in graph if name.startswith("bot.core")] + [
         "bot.service",

@@ -127,16 +127,16 @@ async def _edit(status: Message, text: str) -> None:
 
 @admin_only
 async def stats(update: Update, context: ChatContext) -> None:
-    stats = await context.recommender.stats()
-    reindexing = " (reindex running)" if stats.reindexing else ""
+    summary = await context.recommender.stats()
+    reindexing = " (reindex running)" if summary.reindexing else ""
     await update.effective_message.reply_text(
         "\n".join(
             [
-                f"Catalog: {stats.items} items",
-                f"Index: {stats.index_vectors} vectors{reindexing}",
-                f"Model: {stats.model} ({stats.dim}-d)",
-                f"Uptime: {replies.duration(stats.uptime_seconds)}",
-                f"Queries served: {stats.queries_served}",
+                f"Catalog: {summary.items} items",
+                f"Index: {summary.index_vectors} vectors{reindexing}",
+                f"Model: {summary.model} ({summary.dim}-d)",
+                f"Uptime: {replies.duration(summary.uptime_seconds)}",
+                f"Queries served: {summary.queries_served}",
             ]
         )
     )

@@ -1,13 +1,15 @@
 """Sending a page of results: an album of catalog photos, then a message with the buttons.
 
 Telegram albums cannot carry inline buttons, hence the follow-up message. Uploaded photos get a
-Telegram file id; the sender hands the new ones back so the caller keeps them (through the
-recommender) and the next album re-sends them instead of uploading.
+Telegram file id; the album sender hands the new ones back so the caller keeps them (through
+the recommender) before the buttons go out, and the next album re-sends them instead of
+uploading.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from telegram import Bot, InputMediaPhoto, Message
@@ -20,15 +22,23 @@ from bot.core.recommender import Match, ResultPage
 log = logging.getLogger(__name__)
 
 
-async def send_results(bot: Bot, chat_id: int, page: ResultPage) -> dict[int, str]:
+@dataclass(frozen=True)
+class SentAlbum:
+    page: ResultPage
+    """The matches that were sent (those whose photo is still there), in order."""
+    new_file_ids: dict[int, str]
+    """File ids Telegram gave the photos uploaded now: item key → file id."""
+
+
+async def send_album(bot: Bot, chat_id: int, page: ResultPage) -> SentAlbum | None:
     """Send ``page`` as an album; items whose photo went missing from disk are left out.
 
-    Returns the file ids Telegram gave photos uploaded now (item key → file id).
+    None when none is left: the shopper has been told nothing was found.
     """
     matches = [match for match in page.matches if _sendable(match)]
     if not matches:
         await bot.send_message(chat_id, replies.NO_MATCHES)
-        return {}
+        return None
     page = ResultPage(page.search_id, matches)
     try:
         sent = await _send_album(bot, chat_id, page, use_cached_files=True)
@@ -36,6 +46,11 @@ async def send_results(bot: Bot, chat_id: int, page: ResultPage) -> dict[int, st
         # A cached file id can stop working (e.g. the bot token changed): upload instead.
         log.warning("album with cached file ids refused (%s); uploading the photos", error)
         sent = await _send_album(bot, chat_id, page, use_cached_files=False)
+    return SentAlbum(page, _new_file_ids(page, sent))
+
+
+async def send_buttons(bot: Bot, chat_id: int, page: ResultPage) -> None:
+    """The message under an album with its buttons (albums cannot carry any)."""
     await bot.send_message(
         chat_id,
         replies.RESULTS_HEADER,
@@ -43,7 +58,6 @@ async def send_results(bot: Bot, chat_id: int, page: ResultPage) -> dict[int, st
             page.search_id, [match.item.key for match in page.matches]
         ),
     )
-    return _new_file_ids(page, sent)
 
 
 def _sendable(match: Match) -> bool:

@@ -41,21 +41,22 @@ def build_application(settings: Settings) -> Application:
         recommender = await service.open_recommender(settings)
         bot_data: BotData = application.bot_data
         bot_data.recommender = recommender
-        application.create_task(recommender.embedder.load(), name="warm-up")
-        if await recommender.catalog.count_items() == 0:
+        application.create_task(recommender.warm_up(), name="warm-up")
+        stats = await recommender.stats()
+        if stats.items == 0:
             application.create_task(service.load_configured_catalog(recommender, settings))
         await application.bot.set_my_commands(COMMANDS)
         log.info(
             "bot @%s ready: %d items indexed, model %s",
             application.bot.username,
-            len(recommender.index),
-            recommender.embedder.model_name,
+            stats.index_vectors,
+            stats.model,
         )
 
     async def post_shutdown(application: Application) -> None:
         recommender = application.bot_data.recommender
         if recommender is not None:
-            await service.close_recommender(recommender)
+            await recommender.close()
 
     application = (
         ApplicationBuilder()

@@ -2,7 +2,8 @@
 
 Callback data stays far below Telegram's 64-byte limit: a prefix and an integer. Each kind
 has a pattern the application routes by (``CallbackQueryHandler(pattern=...)``); a handler
-reads the number with :func:`number`.
+reads the number with :func:`number`, which is None for a press the pattern did not match
+(python-telegram-bot routes a press without data to every pattern).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import CallbackContext
 
-MORE_LIKE_THIS = re.compile(r"^more:(\d+)$")
+MORE_LIKE_THIS = re.compile(r"more:([0-9]+)\Z")
 """More like this: the next page of search ``<search id>``."""
-SEARCH_FROM_ITEM = re.compile(r"^item:(\d+)$")
+SEARCH_FROM_ITEM = re.compile(r"item:([0-9]+)\Z")
 """An item's number: a new search from catalog item ``<item key>``."""
 
 
@@ -27,12 +28,10 @@ def search_from_item(item_key: int) -> str:
     return f"item:{item_key}"
 
 
-def number(context: CallbackContext) -> int:
-    """The integer in the callback data the handler's pattern matched."""
+def number(context: CallbackContext) -> int | None:
+    """The integer in the callback data the handler's pattern matched, if it matched."""
     match = context.match
-    if match is None:
-        raise ValueError("the handler was not routed by a button pattern")
-    return int(match.group(1))
+    return int(match.group(1)) if isinstance(match, re.Match) else None
 
 
 def results_keyboard(search_id: int, item_keys: Sequence[int]) -> InlineKeyboardMarkup:

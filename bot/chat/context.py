@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.core.recommender import Recommender
 from bot.settings import Settings
@@ -18,14 +18,6 @@ class BotData:
 
 
 class ChatContext(CallbackContext[ExtBot, dict, dict, BotData]):
-    def __init__(
-        self,
-        application: Application,
-        chat_id: int | None = None,
-        user_id: int | None = None,
-    ) -> None:
-        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
-
     @property
     def settings(self) -> Settings:
         settings = self.bot_data.settings

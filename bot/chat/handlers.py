@@ -11,8 +11,7 @@ from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.chat import buttons, replies
-from bot.chat.album import send_results
+from bot.chat import album, buttons, replies
 from bot.chat.context import ChatContext
 from bot.core.recommender import EmptyCatalog, ResultPage, SearchExpired, UnknownItem
 from embeddings import ImageRejected
@@ -99,14 +98,20 @@ async def _say_too_large(message: Message, size: str, limit: int) -> None:
 async def more_like_this(update: Update, context: ChatContext) -> None:
     """The next page of a search (:data:`buttons.MORE_LIKE_THIS`)."""
     search_id = buttons.number(context)
+    if search_id is None:
+        await unknown_button(update, context)
+        return
     await _page_from_button(
-        update, context, lambda chat_id: context.recommender.more(search_id), replies.NO_MORE
+        update, context, lambda _chat_id: context.recommender.more(search_id), replies.NO_MORE
     )
 
 
 async def search_from_item(update: Update, context: ChatContext) -> None:
     """A new search from a shown item's number (:data:`buttons.SEARCH_FROM_ITEM`)."""
     key = buttons.number(context)
+    if key is None:
+        await unknown_button(update, context)
+        return
     await _page_from_button(
         update,
         context,
@@ -115,11 +120,9 @@ async def search_from_item(update: Update, context: ChatContext) -> None:
     )
 
 
-_BUTTON_FAILURES: dict[type[Exception], str] = {
-    SearchExpired: replies.SEARCH_EXPIRED,
-    UnknownItem: replies.ITEM_GONE,
-    EmptyCatalog: replies.CATALOG_EMPTY,
-}
+async def unknown_button(update: Update, context: ChatContext) -> None:
+    """A button from some older version of the bot: nothing sensible to do but answer it."""
+    await update.callback_query.answer()
 
 
 async def _page_from_button(
@@ -133,15 +136,16 @@ async def _page_from_button(
     async with chat_action(context, chat_id):
         try:
             page = await search(chat_id)
-        except tuple(_BUTTON_FAILURES) as failure:
-            await context.bot.send_message(chat_id, _BUTTON_FAILURES[type(failure)])
+        except SearchExpired:
+            await context.bot.send_message(chat_id, replies.SEARCH_EXPIRED)
+            return
+        except UnknownItem:
+            await context.bot.send_message(chat_id, replies.ITEM_GONE)
+            return
+        except EmptyCatalog:
+            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
             return
         await _reply_with_page(chat_id, context, page, empty_text=empty_text)
-
-
-async def unknown_button(update: Update, context: ChatContext) -> None:
-    """A button from some older version of the bot: nothing sensible to do but answer it."""
-    await update.callback_query.answer()
 
 
 async def _reply_with_page(
@@ -150,8 +154,11 @@ async def _reply_with_page(
     if not page.matches:
         await context.bot.send_message(chat_id, empty_text)
         return
-    file_ids = await send_results(context.bot, chat_id, page)
-    await context.recommender.remember_file_ids(file_ids)
+    sent = await album.send_album(context.bot, chat_id, page)
+    if sent is None:
+        return
+    await context.recommender.remember_file_ids(sent.new_file_ids)
+    await album.send_buttons(context.bot, chat_id, sent.page)
 
 
 @contextlib.asynccontextmanager

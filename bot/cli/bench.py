@@ -46,7 +46,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[s
     from bot.service import opened_recommender
 
     async with opened_recommender(settings) as recommender:
-        await recommender.embedder.load()
+        await recommender.warm_up()
         report = await recommender.ingest(args.styles, args.images)
         stored = await recommender.catalog.all_items()
         sample = random.Random(args.seed).sample(
@@ -65,9 +65,10 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[s
         precision = leave_one_out_precision(
             recommender.index, {key: s.item for key, s in stored.items()}
         )
+        model = (await recommender.stats()).model
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return [
-        ("model", recommender.embedder.model_name),
+        ("model", model),
         ("catalog items indexed", f"{report.index_size} ({len(report.failures)} failed)"),
         ("ingest (cold, incl. reading + SQLite + HNSW)", f"{report.seconds:.1f} s"),
         ("ingest speed", f"{report.index_size / report.seconds:.1f} items/s"),

@@ -32,21 +32,24 @@ def catalog_source(args: argparse.Namespace, settings: Settings) -> tuple[Path, 
 
 
 @contextmanager
-def progress_bar(desc: str, *, enabled: bool | None = None) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    desc: str, *, unit: str = "img", enabled: bool | None = None
+) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr, driven by ``(done, total)`` callbacks as ingests report them.
 
-    ``enabled=None`` shows it only on a terminal.
+    ``enabled=None`` shows it only on a terminal. Redraws are rate-limited as tqdm's own.
     """
     from tqdm import tqdm
 
     bar = tqdm(
-        desc=desc, unit="img", file=sys.stderr, disable=None if enabled is None else not enabled
+        desc=desc, unit=unit, file=sys.stderr, disable=None if enabled is None else not enabled
     )
 
     def advance(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
 
     try:
         yield advance

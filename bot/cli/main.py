@@ -23,6 +23,7 @@ from bot.cli.common import CliError, add_source_options, catalog_source, progres
 from bot.cli.evaluate import add_evaluate_parser
 from bot.cli.train import add_train_parser
 from bot.settings import Settings
+from storage.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
     from bot.core.recommender import Match
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args, settings)
-    except CliError as error:
+    except (CliError, SchemaTooNew) as error:
         print(f"wardrobe: error: {error}", file=sys.stderr)
         return 2
 
@@ -166,17 +167,17 @@ def _result(match: Match) -> dict:
 
 
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
-    async def stats() -> None:
+    async def report() -> None:
         from bot.service import opened_recommender
 
         async with opened_recommender(settings) as recommender:
-            stats = await recommender.stats()
+            summary = await recommender.stats()
         print(f"data dir:       {settings.data_dir}")
-        print(f"catalog items:  {stats.items}")
-        print(f"index vectors:  {stats.index_vectors}")
-        print(f"catalog model:  {stats.catalog_model or '-'}")
-        print(f"bot model:      {stats.model}")
-        print(f"queries served: {stats.queries_served}")
+        print(f"catalog items:  {summary.items}")
+        print(f"index vectors:  {summary.index_vectors}")
+        print(f"catalog model:  {summary.catalog_model or '-'}")
+        print(f"bot model:      {summary.model}")
+        print(f"queries served: {summary.queries_served}")
 
-    asyncio.run(stats())
+    asyncio.run(report())
     return 0

@@ -134,6 +134,15 @@ class Recommender:
             reindexing=self.reindexing,
         )
 
+    async def warm_up(self) -> None:
+        """Load the model now (in the embedder's worker), so the first shopper doesn't wait."""
+        await self.embedder.load()
+
+    async def close(self) -> None:
+        """Close the embedder's worker and the catalog this recommender was opened with."""
+        self.embedder.close()
+        await self.catalog.close()
+
     async def remember_file_ids(self, file_ids: dict[int, str]) -> None:
         """Keep the messenger's ids of uploaded photos (item key → file id), so the next album
         re-sends them instead of uploading again."""

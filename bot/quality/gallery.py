@@ -58,7 +58,7 @@ def phone_photos(
     wanted = len(ordered) if count is None else min(count, len(ordered))
     chosen = random.Random(seed).sample(ordered, wanted)
     photos = []
-    for item in tracked(chosen, "phone photos", progress):
+    for item in tracked(chosen, "phone photos", progress, unit="img"):
         # A string seed: hash() of a str changes between processes, this does not.
         rng = random.Random(f"{seed}:{item.id}")
         other = ordered[rng.randrange(len(ordered))]

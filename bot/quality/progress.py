@@ -3,24 +3,30 @@ factory of ``(done, total)`` callbacks (the CLI's progress bars), or nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from bot.core.indexing import ProgressCallback
-
-Progress = Callable[[str], AbstractContextManager[ProgressCallback]]
-"""Given a description, a context that yields the callback to report ``(done, total)`` to."""
+if TYPE_CHECKING:
+    from bot.core.indexing import ProgressCallback
 
 _T = TypeVar("_T")
 
 
-def tracked(items: Sequence[_T], desc: str, progress: Progress | None) -> Iterator[_T]:
+class Progress(Protocol):
+    def __call__(self, desc: str, *, unit: str = "img") -> AbstractContextManager[ProgressCallback]:
+        """A display named ``desc``, counting ``unit``; yields the callback to report to."""
+        ...
+
+
+def tracked(
+    items: Sequence[_T], desc: str, progress: Progress | None, *, unit: str = "q"
+) -> Iterator[_T]:
     """``items`` one by one, reporting each one done to a display made by ``progress``."""
     if progress is None:
         yield from items
         return
-    with progress(desc) as advance:
+    with progress(desc, unit=unit) as advance:
         advance(0, len(items))
         for done, item in enumerate(items, start=1):
             yield item

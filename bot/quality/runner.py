@@ -29,7 +29,7 @@ from bot.quality.configs import Configuration, configure
 from bot.quality.gallery import phone_photos, write_gallery
 from bot.quality.metrics import Means, label_precision, recall_at
 from bot.quality.progress import Progress, tracked
-from bot.service import close_recommender, make_embedder, open_recommender
+from bot.service import make_embedder, opened_recommender
 from bot.settings import Settings
 from storage.models import CatalogItem
 from storage.source import read_styles
@@ -100,9 +100,8 @@ async def _evaluate_one(
     photos: Sequence[tuple[CatalogItem, bytes]],
     progress: Progress | None,
 ) -> ConfigResult:
-    recommender = await open_recommender(settings)
-    try:
-        await recommender.embedder.load()
+    async with opened_recommender(settings) as recommender:
+        await recommender.warm_up()
         with progress(f"{name}: ingest") if progress else nullcontext() as advance:
             await recommender.ingest(gallery_csv, images, progress=advance)
         stored = await recommender.catalog.all_items()
@@ -132,8 +131,7 @@ async def _evaluate_one(
                     **label_precision(item, [match.item.item for match in matches], K),
                 }
             )
-    finally:
-        await close_recommender(recommender)
+        model = (await recommender.stats()).model
     metrics: dict[str, float | None] = {
         **{
             f"catalog {label}": catalog.mean(label)
@@ -144,4 +142,4 @@ async def _evaluate_one(
         "phone type": phone.mean("type"),
         "query ms": 1000 * statistics.median(seconds) if seconds else None,
     }
-    return ConfigResult(name, recommender.embedder.model_name, len(indexed), metrics)
+    return ConfigResult(name, model, len(indexed), metrics)

@@ -14,7 +14,7 @@ preprocesses it at inference, and a simulated phone photo of it
   photo lands next to the packshot of the same item.
 
 The classifiers' prototypes are saved with the weights as label heads: search ranks by them
-(``bot.ranking``). Defaults: the last 4 MBConv blocks, 3 phone views per item, 10 epochs (the
+(``bot.core.ranking``). Defaults: the last 4 MBConv blocks, 3 phone views per item, 10 epochs (the
 other recipes tried: see docs/BENCHMARKS.md).
 
 Only items outside the held-out split (:func:`.splits.is_held_out`) are used. The frozen

@@ -182,6 +182,28 @@ def test_item_button_starts_a_new_search_from_that_item(world: dict) -> None:
     assert len(reused) >= len(shown_before), "photos already uploaded are re-sent by file id"
 
 
+def test_buttons_of_an_older_version_are_answered_quietly(world: dict) -> None:
+    emulator = world["emulator"]
+    chat, message_id, _, _ = world["first_search"]
+    since = emulator.mark()
+    for data in ("more:abc", "item:", "other:3", "more:12\n", "item:1:2", ""):
+        query_id = emulator.user_presses_button(chat, message_id, data, stale=True)
+        emulator.wait_for_call(
+            "answerCallbackQuery",
+            lambda call, query_id=query_id: call.params.get("callback_query_id") == query_id,
+            REPLY_TIMEOUT,
+            since,
+        )
+    emulator.user_sends_photo(chat, jpeg_bytes(photo_of("Trousers", "Blue")))
+    _album(emulator, chat, since)  # the bot went on serving
+    said = [
+        call for call in emulator.calls[since:] if call.method == "sendMessage" and _to(chat)(call)
+    ]
+    assert ["reply_markup" in call.params for call in said] == [True], (
+        f"a stale button made the bot say something: {[call.params.get('text') for call in said]}"
+    )
+
+
 def test_image_sent_as_document_works(world: dict) -> None:
     emulator, products = world["emulator"], world["products"]
     chat = 1002

@@ -1,13 +1,11 @@
-"""Small pure pieces of the bot: captions, keyboards, photo-size choice, settings."""
+"""Small pure pieces of the chat: captions, keyboards and their patterns, photo-size choice."""
 
 from __future__ import annotations
 
-import pytest
 from telegram import PhotoSize
 
 from bot.chat import buttons, replies
 from bot.chat.handlers import pick_photo_size
-from bot.settings import Settings
 from storage.models import CatalogItem
 
 
@@ -58,59 +56,3 @@ def test_pick_photo_size_prefers_the_smallest_big_enough() -> None:
     assert pick_photo_size(sizes).width == 1280  # 600 < 640 on the short side
     assert pick_photo_size((_size(90, 90), _size(800, 800), _size(1280, 1280))).width == 800
     assert pick_photo_size((_size(90, 90), _size(320, 320))).width == 320
-
-
-def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ADMIN_IDS", "1, 2 3")
-    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:8081/bot")
-    monkeypatch.setenv("EMBEDDING_WEIGHTS", "")
-    monkeypatch.delenv("TELEGRAM_BASE_FILE_URL", raising=False)
-    settings = Settings()
-    assert settings.admin_ids == {1, 2, 3}
-    assert settings.file_base_url == "http://127.0.0.1:8081/file/bot"
-    assert settings.embedding_weights is None
-    monkeypatch.setenv("TELEGRAM_BASE_FILE_URL", "http://files.local/file/bot")
-    assert Settings().file_base_url == "http://files.local/file/bot"
-
-
-def test_settings_read_dotenv_and_reject_nonsense(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RESULTS_PER_PAGE", raising=False)
-    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:abc\nRESULTS_PER_PAGE=7\n")
-    settings = Settings()
-    assert settings.telegram_bot_token == "123:abc" and settings.results_per_page == 7
-    monkeypatch.setenv("RESULTS_PER_PAGE", "11")  # Telegram albums hold at most 10
-    with pytest.raises(ValueError):
-        Settings()
-
-
-async def test_open_recommender_leaves_nothing_open_when_it_fails(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:
-    from bot import service
-    from storage.catalog import Catalog
-
-    base = {"WARDROBE_DATA_DIR": str(tmp_path), "EMBEDDING_TRAINED": "none"}
-    with pytest.raises(ValueError, match="no_such_net"):
-        await service.open_recommender(Settings(**base, EMBEDDING_BACKBONE="no_such_net"))
-    assert not (tmp_path / "catalog.sqlite3").exists()  # failed before touching the catalog
-
-    closed = []
-    real_close = Catalog.close
-
-    async def close(self: Catalog) -> None:
-        closed.append(self)
-        await real_close(self)
-
-    async def broken_open(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("index unreadable")
-
-    monkeypatch.setattr(Catalog, "close", close)
-    monkeypatch.setattr(service.Recommender, "open", broken_open)
-    with pytest.raises(RuntimeError, match="index unreadable"):
-        await service.open_recommender(Settings(**base))
-    assert len(closed) == 1

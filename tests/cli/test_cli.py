@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,16 @@ def test_stats_reports_the_ingested_catalog(ingested: dict, capsys: pytest.Captu
     count = len(ingested["products"])
     assert f"catalog items:  {count}" in out and f"index vectors:  {count}" in out
     assert "catalog model:  efficientnet_lite0+crop" in out
+
+
+def test_a_catalog_from_a_newer_version_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "stats"]) == 0
+    with sqlite3.connect(data / "catalog.sqlite3") as db:
+        db.execute("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "stats"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wardrobe: error:") and "newer version" in err and "\n" not in err

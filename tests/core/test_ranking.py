@@ -1,4 +1,4 @@
-"""bot.ranking: colour-aware relevance, MMR page selection and the near-duplicate rule."""
+"""bot.core.ranking: colour-aware relevance, MMR page selection and the near-duplicate rule."""
 
 from __future__ import annotations
 

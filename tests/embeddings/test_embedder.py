@@ -301,6 +301,7 @@ class ThreadRecordingEmbedder(Embedder):
 
     def __init__(self, source: Embedder) -> None:
         super().__init__(source.spec.name)
+        source.load()
         self._model = source._model
         self.threads: list[int] = []
 

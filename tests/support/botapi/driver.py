@@ -101,12 +101,19 @@ class Driver(EmulatorState):
         return self._user_message(chat_id, user_id, {"video": video})
 
     def user_presses_button(
-        self, chat_id: int, message_id: int, callback_data: str, user_id: int | None = None
+        self,
+        chat_id: int,
+        message_id: int,
+        callback_data: str,
+        user_id: int | None = None,
+        *,
+        stale: bool = False,
     ) -> str:
         """Press an inline button of a bot message; returns the callback query id.
 
         Raises ``ValueError`` if the message (in its current, possibly edited state) has no
-        button with that ``callback_data`` - a user could not press it either.
+        button with that ``callback_data`` - a user could not press it either - unless
+        ``stale``: a button the message showed before (e.g. one an older bot version sent).
         """
         user = self._user(chat_id, user_id)
         with self._cond:
@@ -115,7 +122,7 @@ class Driver(EmulatorState):
                 raise ValueError(f"chat {chat_id} has no message {message_id}")
             rows = message.get("reply_markup", {}).get("inline_keyboard", [])
             data = [button.get("callback_data") for row in rows for button in row]
-            if callback_data not in data:
+            if callback_data not in data and not stale:
                 raise ValueError(
                     f"message {message_id} has no button with callback_data="
                     f"{callback_data!r}; its buttons: {data}"
