@@ -17,7 +17,9 @@ from bot.settings import Settings
 
 def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="retrieval quality (catalog and phone-photo queries) per configuration"
+        "evaluate",
+        help="retrieval quality (real photos, catalog and simulated phone photos) per "
+        "configuration",
     )
     evaluate.add_argument("--styles", type=Path, required=True, help="styles.csv of the catalog")
     evaluate.add_argument("--images", type=Path, required=True, help="its image folder")
@@ -26,6 +28,13 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
         choices=("heldout", "all"),
         default="heldout",
         help="gallery and queries: the held-out items only (default) or every item",
+    )
+    evaluate.add_argument(
+        "--real-photos",
+        type=Path,
+        metavar="DIR",
+        help="labelled real photos (labels.csv + images/, e.g. ../shared/clothing-dev): "
+        "their held-out part queries the gallery",
     )
     evaluate.add_argument(
         "--phone-queries", type=int, help="simulated phone photos (default: one per item)"
@@ -70,7 +79,7 @@ def parse_configuration(text: str) -> Configuration:
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
-    from bot.quality.report import format_table
+    from bot.quality.report import format_class_table, format_table
     from bot.quality.runner import evaluate
     from storage.source import CatalogSourceError
 
@@ -89,6 +98,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 split=args.split,
                 phone_queries=args.phone_queries,
                 seed=args.seed,
+                real_photos=args.real_photos,
                 configurations=configurations,
                 progress=functools.partial(progress_bar, enabled=True),
             )
@@ -98,7 +108,11 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"\n`wardrobe evaluate` on {platform.node()}, {date.today().isoformat()}: "
         f"split {evaluation.split}, {evaluation.gallery} gallery items, "
-        f"{evaluation.phone_queries} phone photos, seed {evaluation.seed}\n"
+        f"{evaluation.real_queries} real photos, {evaluation.phone_queries} phone photos, "
+        f"seed {evaluation.seed}\n"
     )
     print(format_table(evaluation, markdown=args.markdown))
+    if evaluation.real_classes:
+        print("\nReal photos per class: type P@5 / group P@5\n")
+        print(format_class_table(evaluation, markdown=args.markdown))
     return 0

@@ -1,5 +1,5 @@
-"""What an evaluation queries with: the gallery (a split of the catalog source) and simulated
-phone photos of its items."""
+"""What an evaluation queries with: the gallery (a split of the catalog source), real
+shoppers' photos (never trained on) and simulated phone photos of the gallery's items."""
 
 from __future__ import annotations
 
@@ -7,17 +7,55 @@ import csv
 import io
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.quality.progress import Progress, tracked
 from embeddings import ImageRejected, load_image
 from embeddings.training.phone import simulate_phone_photo
+from embeddings.training.real_photos import RealPhoto, read_real_photos
 from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
 
 PHONE_SIZE = (480, 640)
 PHONE_JPEG_QUALITY = 95  # the simulated photo is already compressed; this only carries it
 DISTRACTOR_CHANCE = 0.5  # phone photos handed other gallery images as possible backgrounds
+
+FINE_LABELS = Path(__file__).with_name("fine_labels.csv")
+"""Our own article type and base colour for some held-out photos of ``../shared/clothing-dev``
+(image, article_type, base_colour; how they were made: docs/BENCHMARKS.md)."""
+
+
+@dataclass(frozen=True)
+class RealQuery:
+    photo: RealPhoto
+    data: bytes
+    fine: CatalogItem | None
+    """The photo's fine labels (article type, base colour) where :data:`FINE_LABELS` has them."""
+
+
+def real_photo_queries(folder: Path, fine_labels: Path = FINE_LABELS) -> list[RealQuery]:
+    """The held-out photos of a folder of labelled real photos, with their bytes, in name
+    order."""
+    fine = read_fine_labels(fine_labels) if fine_labels.is_file() else {}
+    photos = sorted(read_real_photos(folder, held_out=True).photos, key=lambda photo: photo.id)
+    return [RealQuery(photo, photo.path.read_bytes(), fine.get(photo.id)) for photo in photos]
+
+
+def read_fine_labels(path: Path) -> dict[str, CatalogItem]:
+    """image → a catalog-like record holding the photo's article type and base colour."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        row["image"]: CatalogItem(
+            id=row["image"],
+            name=row["image"],
+            image_path="",
+            article_type=row.get("article_type") or None,
+            base_colour=row.get("base_colour") or None,
+        )
+        for row in rows
+    }
 
 
 def write_gallery(styles: Path, destination: Path, split: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from embeddings.training.real_photos import ARTICLE_TYPE_GROUPS, CLASS_ARTICLE_TYPES, CLASS_GROUPS
 from storage.models import CatalogItem
 from storage.vector_index import VectorIndex
 
@@ -34,6 +35,21 @@ def label_precision(
         same = sum(tuple(getattr(r, f) for f in fields) == wanted for r in results[:k])
         precision[name] = same / k
     return precision
+
+
+def class_precision(
+    photo_class: str, results: Sequence[CatalogItem], k: int = 5
+) -> dict[str, float]:
+    """P@k of one real photo of a coarse garment class: ``type`` counts the results whose
+    article type fits the class (:data:`CLASS_ARTICLE_TYPES`), ``group`` those in its garment
+    group (top, bottom, dress, shoes, hat)."""
+    fits = CLASS_ARTICLE_TYPES[photo_class]
+    group = CLASS_GROUPS[photo_class]
+    shown = [result.article_type for result in results[:k]]
+    return {
+        "type": sum(kind in fits for kind in shown) / k,
+        "group": sum(ARTICLE_TYPE_GROUPS.get(kind or "") == group for kind in shown) / k,
+    }
 
 
 def recall_at(item_id: str, result_ids: Sequence[str], k: int) -> float:

@@ -9,9 +9,14 @@ is what gets measured, and nothing else.
 - Gallery: the catalog's held-out items (``embeddings.training.splits``, never trained on), or all.
 - Catalog → catalog: each gallery item's own image file queries the gallery; the item itself is
   dropped from the results; P@5 by articleType, baseColour, both, and gender.
-- Phone → catalog: :func:`embeddings.training.phone.simulate_phone_photo` of gallery items (the same
-  photos for every configuration); exact-item R@1 and R@5, articleType P@5, and the median
-  latency of one query.
+- Real photos → catalog: the held-out part of a folder of real shoppers' photos with coarse
+  classes (:mod:`embeddings.training.real_photos`); P@5 of article types that fit the class
+  and of the garment group, overall and per class, and on the photos we labelled finely
+  (:data:`~bot.quality.gallery.FINE_LABELS`) exact articleType and baseColour P@5; the
+  median latency of one query.
+- Phone → catalog: :func:`embeddings.training.phone.simulate_phone_photo` of gallery items (the
+  same photos for every configuration); exact-item R@1 and R@5, articleType P@5, and the
+  median latency of one query.
 """
 
 from __future__ import annotations
@@ -20,14 +25,21 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.quality.configs import Configuration, configure
-from bot.quality.gallery import phone_photos, write_gallery
-from bot.quality.metrics import Means, label_precision, recall_at
+from bot.quality.gallery import (
+    FINE_LABELS,
+    RealQuery,
+    phone_photos,
+    real_photo_queries,
+    write_gallery,
+)
+from bot.quality.metrics import Means, class_precision, label_precision, recall_at
 from bot.quality.progress import Progress, tracked
 from bot.service import make_embedder, opened_recommender
 from bot.settings import Settings
@@ -43,6 +55,8 @@ class ConfigResult:
     model: str
     gallery: int
     metrics: dict[str, float | None]
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Real-photo class → its ``type`` and ``group`` P@5."""
 
 
 @dataclass
@@ -52,6 +66,9 @@ class Evaluation:
     phone_queries: int
     seed: int
     results: list[ConfigResult]
+    real_queries: int = 0
+    real_classes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Real-photo class → (held-out photos, gallery items whose type fits it)."""
 
 
 async def evaluate(
@@ -62,10 +79,13 @@ async def evaluate(
     split: str = "heldout",
     phone_queries: int | None = None,
     seed: int = 0,
+    real_photos: Path | None = None,
+    fine_labels: Path = FINE_LABELS,
     configurations: Sequence[Configuration] = (Configuration("baseline"), Configuration("current")),
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Evaluate every configuration on the same gallery and the same phone photos.
+    """Evaluate every configuration on the same gallery, the same real photos (the held-out
+    part of ``real_photos``, when given) and the same simulated phone photos.
 
     Every configuration is checked (settings, backbone, weights files) before any work starts,
     so a typo in the last one doesn't surface after an hour of the first.
@@ -77,6 +97,11 @@ async def evaluate(
             configured = configure(settings, configuration, root / f"data-{number}")
             make_embedder(configured).close()  # cheap: validates, loads no model
             runs.append((configuration.name, configured))
+        real = (
+            []
+            if real_photos is None
+            else await asyncio.to_thread(real_photo_queries, real_photos, fine_labels)
+        )
         gallery_csv = root / "styles.csv"
         await asyncio.to_thread(write_gallery, styles, gallery_csv, split)
         gallery = [row.item for row in read_styles(gallery_csv, images) if row.item is not None]
@@ -87,9 +112,23 @@ async def evaluate(
         for name, configured in runs:
             configured.data_dir.mkdir()
             results.append(
-                await _evaluate_one(name, configured, gallery_csv, images, photos, progress)
+                await _evaluate_one(name, configured, gallery_csv, images, real, photos, progress)
             )
-    return Evaluation(split, len(gallery), len(photos), seed, results)
+    return Evaluation(
+        split, len(gallery), len(photos), seed, results, len(real), _real_classes(real, gallery)
+    )
+
+
+def _real_classes(
+    real: Sequence[RealQuery], gallery: Sequence[CatalogItem]
+) -> dict[str, tuple[int, int]]:
+    classes: dict[str, tuple[int, int]] = {}
+    for query in real:
+        label = query.photo.label
+        count, _ = classes.get(label, (0, 0))
+        fitting = sum(item.article_type in query.photo.article_types for item in gallery)
+        classes[label] = (count + 1, fitting)
+    return dict(sorted(classes.items(), key=lambda entry: (-entry[1][0], entry[0])))
 
 
 async def _evaluate_one(
@@ -97,6 +136,7 @@ async def _evaluate_one(
     settings: Settings,
     gallery_csv: Path,
     images: Path,
+    real: Sequence[RealQuery],
     photos: Sequence[tuple[CatalogItem, bytes]],
     progress: Progress | None,
 ) -> ConfigResult:
@@ -106,6 +146,19 @@ async def _evaluate_one(
             await recommender.ingest(gallery_csv, images, progress=advance)
         stored = await recommender.catalog.all_items()
         indexed = sorted((entry.item for entry in stored.values()), key=lambda item: item.id)
+
+        real_means, fine, by_class = Means(), Means(), defaultdict(Means)
+        real_seconds = []
+        for query in tracked(real, f"{name}: real photos", progress):
+            started = time.perf_counter()
+            matches = await recommender.find_similar(query.data, K)
+            real_seconds.append(time.perf_counter() - started)
+            shown = [match.item.item for match in matches]
+            scores = class_precision(query.photo.label, shown, K)
+            real_means.add(scores)
+            by_class[query.photo.label].add(scores)
+            if query.fine is not None:
+                fine.add(label_precision(query.fine, shown, K))
 
         catalog = Means()
         for item in tracked(indexed, f"{name}: catalog queries", progress):
@@ -133,6 +186,11 @@ async def _evaluate_one(
             )
         model = (await recommender.stats()).model
     metrics: dict[str, float | None] = {
+        "real type": real_means.mean("type"),
+        "real group": real_means.mean("group"),
+        "real exact type": fine.mean("type"),
+        "real colour": fine.mean("colour"),
+        "real ms": _median_ms(real_seconds),
         **{
             f"catalog {label}": catalog.mean(label)
             for label in ("type", "colour", "type+colour", "gender")
@@ -140,6 +198,14 @@ async def _evaluate_one(
         "phone R@1": phone.mean("R@1"),
         "phone R@5": phone.mean("R@5"),
         "phone type": phone.mean("type"),
-        "query ms": 1000 * statistics.median(seconds) if seconds else None,
+        "phone ms": _median_ms(seconds),
     }
-    return ConfigResult(name, model, len(indexed), metrics)
+    per_class = {
+        label: {"type": means.mean("type"), "group": means.mean("group")}
+        for label, means in by_class.items()
+    }
+    return ConfigResult(name, model, len(indexed), metrics, per_class)
+
+
+def _median_ms(seconds: Sequence[float]) -> float | None:
+    return 1000 * statistics.median(seconds) if seconds else None

@@ -16,13 +16,13 @@ from bot.cli.evaluate import parse_configuration
 from bot.cli.main import main
 from bot.quality.configs import Configuration, configure
 from bot.quality.gallery import phone_photos, write_gallery
-from bot.quality.metrics import Means, label_precision, recall_at
-from bot.quality.report import format_table
+from bot.quality.metrics import Means, class_precision, label_precision, recall_at
+from bot.quality.report import format_class_table, format_table
 from bot.quality.runner import ConfigResult, Evaluation, evaluate
 from bot.settings import Settings
 from embeddings.training.splits import is_held_out
 from storage.models import CatalogItem
-from tests.support.catalog import write_catalog
+from tests.support.catalog import write_catalog, write_real_photos
 from tests.support.paths import FASHION_DEV
 
 pytestmark = pytest.mark.usefixtures("no_env_file")
@@ -65,6 +65,18 @@ def test_label_precision_leaves_out_labels_the_query_lacks() -> None:
         "type": 1 / 5,
         "gender": 1 / 5,
     }
+
+
+def test_class_precision_counts_fitting_types_and_groups() -> None:
+    shown = [
+        item("1", "Jeans", "Blue", "Men"),
+        item("2", "Track Pants", "Black", "Men"),
+        item("3", "Shorts", "Blue", "Men"),
+        item("4", "Tshirts", "Blue", "Men"),
+        item("5", None, None, "Men"),
+    ]
+    assert class_precision("Pants", shown) == {"type": 0.4, "group": 0.6}
+    assert class_precision("Shoes", shown[:2]) == {"type": 0.0, "group": 0.0}
 
 
 def test_recall_at_k() -> None:
@@ -176,6 +188,14 @@ def item_for(root: Path, item_id: str) -> CatalogItem:
 def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
     root = tmp_path_factory.mktemp("evaluate")
     write_catalog(root)
+    rows = write_real_photos(root / "real", held_out=8, others=4)
+    fine = root / "fine.csv"
+    with fine.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["image", "article_type", "base_colour"])
+        writer.writeheader()
+        writer.writerows(
+            {key: row[key] for key in ("image", "article_type", "base_colour")} for row in rows
+        )
     # Configured as the baseline, so current must come out the same (module-scoped: runs
     # before the autouse chdir, hence no .env).
     settings = configure(Settings(_env_file=None), Configuration("baseline"), root / "data")
@@ -187,6 +207,8 @@ def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
             split="all",
             phone_queries=8,
             seed=1,
+            real_photos=root / "real",
+            fine_labels=fine,
         )
     )
 
@@ -196,16 +218,23 @@ def test_evaluate_runs_every_configuration_on_the_generated_catalog(
 ) -> None:
     assert [result.name for result in generated_run.results] == ["baseline", "current"]
     assert generated_run.gallery == 24 and generated_run.phone_queries == 8
+    assert generated_run.real_queries == 8, "only the held-out real photos are queries"
+    assert generated_run.real_classes == {
+        "Dress": (2, 6), "Pants": (2, 6), "Shoes": (2, 6), "T-Shirt": (2, 6)
+    }  # fmt: skip
     for result in generated_run.results:
         assert result.gallery == 24
         assert result.model == "efficientnet_lite0"
         for name, value in result.metrics.items():
             assert value is not None, name
-            if name != "query ms":
+            if not name.endswith(" ms"):
                 assert 0.0 <= value <= 1.0, (name, value)
-        assert result.metrics["query ms"] > 0
+        assert result.metrics["phone ms"] > 0 and result.metrics["real ms"] > 0
         # Solid-colour silhouettes: the nearest neighbours share the shape far above chance.
         assert result.metrics["catalog type"] > 0.4
+        assert result.metrics["real type"] > 0.4
+        assert result.metrics["real group"] >= result.metrics["real type"]
+        assert set(result.per_class) == set(generated_run.real_classes)
 
 
 def test_same_model_same_quality(generated_run: Evaluation) -> None:
@@ -213,12 +242,17 @@ def test_same_model_same_quality(generated_run: Evaluation) -> None:
     latency may differ), so both runs went through the same path."""
     baseline, current = generated_run.results
     for key in baseline.metrics:
-        if key != "query ms":
+        if not key.endswith(" ms"):
             assert baseline.metrics[key] == pytest.approx(current.metrics[key], abs=1e-6)
 
 
 def test_format_table() -> None:
     metrics = {
+        "real type": 0.61,
+        "real group": 0.9,
+        "real exact type": None,
+        "real colour": 0.2,
+        "real ms": 20.04,
         "catalog type": 0.79,
         "catalog colour": 0.3,
         "catalog type+colour": 0.26,
@@ -226,20 +260,29 @@ def test_format_table() -> None:
         "phone R@1": 0.25,
         "phone R@5": 0.39,
         "phone type": None,
-        "query ms": 35.25,
+        "phone ms": 35.25,
     }
-    run = Evaluation("heldout", 10, 10, 0, [ConfigResult("baseline", "lite0", 10, metrics)])
+    result = ConfigResult("baseline", "lite0", 10, metrics, {"Shoes": {"type": 1.0, "group": 1.0}})
+    run = Evaluation("heldout", 10, 10, 0, [result], 3, {"Shoes": (3, 7)})
     assert format_table(run, markdown=True).splitlines() == [
-        "| config | model | type P@5 | colour P@5 | type+colour P@5 | gender P@5 | phone R@1 "
-        "| phone R@5 | phone type P@5 | query ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        "| baseline | lite0 | 0.790 | 0.300 | 0.260 | 0.800 | 0.250 | 0.390 | - | 35.2 |",
+        "| config | model | real type P@5 | real group P@5 | real exact type P@5 "
+        "| real colour P@5 | real ms | type P@5 | colour P@5 | type+colour P@5 | gender P@5 "
+        "| phone R@1 | phone R@5 | phone type P@5 | phone ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| baseline | lite0 | 0.610 | 0.900 | - | 0.200 | 20.0 | 0.790 | 0.300 | 0.260 | 0.800 "
+        "| 0.250 | 0.390 | - | 35.2 |",
     ]
     text = format_table(run).splitlines()
-    assert text[0].split()[:3] == ["config", "model", "type"]
+    assert text[0].split()[:4] == ["config", "model", "real", "type"]
     assert text[1].split() == [
-        "baseline", "lite0", "0.790", "0.300", "0.260", "0.800", "0.250", "0.390", "-", "35.2"
+        "baseline", "lite0", "0.610", "0.900", "-", "0.200", "20.0", "0.790", "0.300", "0.260",
+        "0.800", "0.250", "0.390", "-", "35.2"
     ]  # fmt: skip
+    assert format_class_table(run, markdown=True).splitlines() == [
+        "| class | photos | gallery fits | baseline |",
+        "|---|---|---|---|",
+        "| Shoes | 3 | 7 | 1.00 / 1.00 |",
+    ]
 
 
 def test_cli_evaluate_prints_a_markdown_row(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -250,7 +293,7 @@ def test_cli_evaluate_prints_a_markdown_row(tmp_path: Path, capsys: pytest.Captu
                  "--markdown"])  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
-    assert "split all, 24 gallery items, 3 phone photos, seed 0" in out
+    assert "split all, 24 gallery items, 0 real photos, 3 phone photos, seed 0" in out
     assert "| baseline | efficientnet_lite0 |" in out
     assert not (tmp_path / "data").exists(), "evaluate never touches the real data dir"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from embeddings.training.splits import is_held_out
 from storage.catalog import Catalog
 from storage.models import StoredItem
 
@@ -112,6 +113,41 @@ def write_styles(path: Path, products: list[Product]) -> None:
             master, sub = CATEGORIES[product.article_type]
             writer.writerow([product.id, gender, master, sub, product.article_type,
                              product.colour, "Summer", "2012", "Casual", product.name])  # fmt: skip
+
+
+REAL_PHOTO_CLASSES = {
+    "Tshirts": "T-Shirt",
+    "Trousers": "Pants",
+    "Dresses": "Dress",
+    "Casual Shoes": "Shoes",
+}
+"""The clothing dataset's class of a photo of each generated article type."""
+
+
+def write_real_photos(root: Path, *, held_out: int = 8, others: int = 8) -> list[dict[str, str]]:
+    """A folder of labelled "real" photos in the clothing dataset's format (``labels.csv`` +
+    ``images/<image>.jpg``) with ``held_out`` photos in the held-out split and ``others``
+    outside it; returns the rows, each with the photo's article type and colour."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    kinds = [(kind, colour) for colour in COLOURS for kind in REAL_PHOTO_CLASSES]
+    rows: list[dict[str, str]] = []
+    wanted = {True: held_out, False: others}
+    number = 0
+    while any(wanted.values()):
+        name = f"real-{number:04d}"
+        number += 1
+        if not wanted[is_held_out(name)]:
+            continue
+        wanted[is_held_out(name)] -= 1
+        kind, colour = kinds[len(rows) % len(kinds)]
+        photo_of(kind, colour, size=400).save(root / "images" / f"{name}.jpg", quality=85)
+        rows.append({"image": name, "label": REAL_PHOTO_CLASSES[kind], "kids": "False",
+                     "article_type": kind, "base_colour": colour})  # fmt: skip
+    with (root / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["image", "label", "kids"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
 
 
 def photo_of(article_type: str, colour: str, size: int = 900) -> Image.Image:
