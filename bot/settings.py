@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.ranking import RankingConfig
+from embeddings.shipped import shipped_model
 
 
 class ConfigurationError(RuntimeError):
@@ -87,12 +88,21 @@ class Settings(BaseSettings):
         return self.data_dir / "catalog.sqlite3"
 
     def trained_model_path(self) -> Path | None:
-        """The `wardrobe train` weights to embed with: ``auto`` = ``<data dir>/trained-model.pt``
-        when it exists, ``none`` = the plain backbone, anything else a path."""
+        """The fine-tuned weights to embed with. ``auto``: ``<data dir>/trained-model.pt``
+        from `wardrobe train` when it exists, else the model shipped for the backbone (none
+        with ``EMBEDDING_WEIGHTS``); ``shipped``: the shipped one; ``none``: the plain
+        backbone; anything else: a path."""
         value = self.embedding_trained.strip()
         if value.lower() in ("", "none"):
             return None
         if value.lower() == "auto":
             path = self.data_dir / "trained-model.pt"
-            return path if path.is_file() else None
+            if path.is_file():
+                return path
+            return None if self.embedding_weights else shipped_model(self.embedding_backbone)
+        if value.lower() == "shipped":
+            path = shipped_model(self.embedding_backbone)
+            if path is None:
+                raise ValueError(f"no model ships for backbone {self.embedding_backbone!r}")
+            return path
         return Path(value)

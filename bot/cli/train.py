@@ -56,6 +56,22 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--threads", type=int, help="CPU threads for torch (1 is faster on a busy machine)"
     )
+    train.add_argument(
+        "--real-photos",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of labelled real photos (labels.csv + images/, the clothing dataset's "
+        "format) to learn from besides the catalog, repeatable; their held-out part is never used",
+    )
+    train.add_argument(
+        "--start-from",
+        type=Path,
+        metavar="WEIGHTS",
+        help="continue from this weights file of the same architecture instead of ImageNet",
+    )
+    train.add_argument("--held-out-fraction", type=float, help="catalog share never trained on")
     train.add_argument("--lr", type=float, help="learning rate of the new layers")
     train.add_argument("--backbone-lr", type=float, help="learning rate of the unfrozen blocks")
     train.set_defaults(handler=_train)
@@ -63,12 +79,13 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 _CONFIG_OPTIONS = (
     "epochs", "seed", "batch_size", "unfreeze_blocks", "dim", "phone_views", "colour_tap", "lr",
-    "backbone_lr",
+    "backbone_lr", "held_out_fraction",
 )  # fmt: skip
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from embeddings.training.config import CACHE_DIR, TrainConfig, TrainingError
+    from embeddings.training.real_photos import RealPhotosError, read_real_photos
     from embeddings.training.run import train
 
     styles, images = catalog_source(args, settings)
@@ -82,21 +99,30 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             **{name: value for name, value in given.items() if value is not None},
         )
         items, skipped = _read_items(styles, images)
+        photos = []
+        for folder in args.real_photos:
+            found = read_real_photos(folder, held_out=False)
+            photos += found.photos
+            for line, problem in found.skipped:
+                print(f"  skipped {folder / 'labels.csv'} line {line}: {problem}", file=sys.stderr)
         result = train(
             items,
             settings.data_dir,
             config,
+            real_photos=photos,
+            start_from=args.start_from,
             resume=args.resume,
             device=args.device or settings.embedding_device,
             threads=args.threads,
             log=lambda line: print(line, file=sys.stderr),
         )
-    except (TrainingError, ValueError) as error:
+    except (TrainingError, RealPhotosError, ValueError) as error:
         raise CliError(str(error)) from None
     info = result.info
     print(
         f"trained {info.model_name} ({info.dim}-d) on {result.train_items} items "
-        f"({skipped} catalog rows unusable) for {result.epochs} epochs: "
+        f"({skipped} catalog rows unusable) and {result.real_photos} real photos "
+        f"for {result.epochs} epochs: "
         f"{result.cache_seconds:.0f} s caching features + {result.train_seconds:.0f} s training"
     )
     print(f"wrote {info.path}")

@@ -32,6 +32,9 @@ import numpy as np
 if TYPE_CHECKING:
     from embeddings import LabelHeads
 
+MIN_KNOWN_LABELS = 0.5
+"""Share of a pool's catalog labels the model must know for that label to steer the order."""
+
 RANKED_LABELS = ("article_type", "base_colour")
 """Label fields whose agreement counts in relevance: the garment type and the colour a shopper
 sees first (why not gender: docs/BENCHMARKS.md, "Ranking defaults")."""
@@ -66,17 +69,26 @@ class Candidate:
 
 def label_agreement(
     heads: LabelHeads, query: np.ndarray, candidates: Sequence[Candidate]
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Per candidate, the mean over :data:`RANKED_LABELS` of the probability the label heads
-    give the query for the candidate's label, in [0, 1].
+    give the query for the candidate's label, in [0, 1]; None when no label can be judged.
 
     A candidate whose label is missing, or one the model never learnt, is judged by the
     model's belief about its own vector instead (the chance both share a label), so a new
-    product type is neither favoured nor buried by the shop's wording.
+    product type is neither favoured nor buried by the shop's wording. A field whose labels
+    the model mostly does not know (a shop with a vocabulary of its own: fewer than
+    :data:`MIN_KNOWN_LABELS` of the pool's labels known) is left out, and with no field left
+    the page goes by look alone.
     """
-    fields = [name for name in RANKED_LABELS if name in heads.prototypes]
-    if not candidates or not fields:
-        return np.zeros(len(candidates))
+    if not candidates:
+        return None
+    fields = [
+        name
+        for name in RANKED_LABELS
+        if name in heads.prototypes and _known_share(heads, name, candidates) >= MIN_KNOWN_LABELS
+    ]
+    if not fields:
+        return None
     query_probs = heads.probabilities(query[None, :])
     vectors = np.stack([candidate.vector for candidate in candidates])
     own_probs = heads.probabilities(vectors)
@@ -88,6 +100,11 @@ def label_agreement(
             known = index.get(candidate.labels.get(name) or "")
             agreement[row] += beliefs[row] if known is None else query_probs[name][0, known]
     return agreement / len(fields)
+
+
+def _known_share(heads: LabelHeads, name: str, candidates: Sequence[Candidate]) -> float:
+    vocabulary = set(heads.vocabularies[name])
+    return sum((c.labels.get(name) or "") in vocabulary for c in candidates) / len(candidates)
 
 
 def relevance(

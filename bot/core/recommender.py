@@ -273,8 +273,10 @@ class Recommender:
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
         visual = relevance(candidates, query.colour, config.colour_weight)
         scores, heads = visual, self.embedder.label_heads
+        agreement = None
         if heads is not None and config.label_weight > 0:
             agreement = label_agreement(heads, query.vector, candidates)
+        if agreement is not None:
             scores = relevance(
                 candidates, query.colour, config.colour_weight, agreement, config.label_weight
             )

@@ -54,6 +54,13 @@ class TrainConfig:
     garment_crop: bool = True
     """Crop both views to the garment first, as search does with ``GARMENT_CROP`` on."""
     phone_views: int = 3
+    real_views: int = 2
+    """Views per real photo (labelled shoppers' photos): as search sees it, then flipped and
+    reframed ones."""
+    real_batch_size: int = 32
+    """Real photos per step, beside ``batch_size`` catalog items."""
+    real_weight: float = 1.0
+    """Weight of the real photos' label losses next to the catalog's."""
     lr: float = 2e-3
     backbone_lr: float = 2e-4
     weight_decay: float = 1e-4
@@ -72,7 +79,7 @@ class TrainConfig:
     """Cut epochs short (smoke tests); None = every training item once per epoch."""
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "dim", "phone_views")
+        positive = ("epochs", "batch_size", "dim", "phone_views", "real_views", "real_batch_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -91,6 +98,7 @@ class TrainResult:
 
     info: TrainedModelInfo
     train_items: int
+    real_photos: int
     epochs: int
     cache_seconds: float
     train_seconds: float

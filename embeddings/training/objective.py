@@ -13,10 +13,14 @@ from torch.nn import functional as F
 
 from ..finetuned import EmbeddingNet, LabelHeads
 from .config import LABELS, TYPE_COLOUR, TrainConfig, TrainItem
+from .real_photos import RealPhoto
 
 
 class Objective(nn.Module):
-    """CosFace classification per label field on both views + cross-view InfoNCE."""
+    """CosFace classification per label field on both catalog views, cross-view InfoNCE, and
+    for real photos, whose labels are coarse classes, a partial-label loss: the probability
+    the classifier gives the set of values the class allows (e.g. every article type a
+    photo of "Pants" may be) is raised."""
 
     def __init__(self, dim: int, vocabularies: Mapping[str, Sequence[str]], config: TrainConfig):
         super().__init__()
@@ -32,6 +36,7 @@ class Objective(nn.Module):
         self.margin = config.cosface_margin
         self.temperature = config.temperature
         self.instance_weight = config.instance_weight
+        self.real_weight = config.real_weight
 
     def label_heads(self, vocabularies: Mapping[str, Sequence[str]]) -> LabelHeads:
         """The learnt classifiers, as search uses them (unit prototypes, CosFace's scale)."""
@@ -42,9 +47,19 @@ class Objective(nn.Module):
         return LabelHeads({name: vocabularies[name] for name in prototypes}, prototypes, self.scale)
 
     def forward(
-        self, packshots: torch.Tensor, photos: torch.Tensor, labels: Mapping[str, torch.Tensor]
+        self,
+        packshots: torch.Tensor,
+        photos: torch.Tensor,
+        labels: Mapping[str, torch.Tensor],
+        real: torch.Tensor | None = None,
+        real_allowed: Mapping[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss and its parts; label ``-1`` (unknown) is left out of its field's loss."""
+        """Total loss and its parts; label ``-1`` (unknown) is left out of its field's loss.
+
+        ``real`` are real photos' embeddings and ``real_allowed`` per label a boolean (photos,
+        values) mask of what each photo's class allows; a photo allowing nothing (a shop whose
+        vocabulary lacks its class) is left out of that label's loss.
+        """
         both = torch.cat([packshots, photos])
         parts: dict[str, torch.Tensor] = {}
         for name, classifier in self.classifiers.items():
@@ -58,10 +73,18 @@ class Objective(nn.Module):
         logits = photos @ packshots.T / self.temperature
         same = torch.arange(len(photos), device=photos.device)
         parts["instance"] = (F.cross_entropy(logits, same) + F.cross_entropy(logits.T, same)) / 2
-        total = sum(
-            parts[name] * (self.instance_weight if name == "instance" else self.weights[name])
-            for name in parts
-        )
+        weights = {"instance": self.instance_weight, **self.weights}
+        for name, allowed in (real_allowed or {}).items():
+            if name not in self.classifiers or real is None:
+                continue
+            rows = allowed.any(dim=1)
+            if not rows.any():
+                continue
+            scores = self.scale * (real[rows] @ F.normalize(self.classifiers[name], dim=1).T)
+            permitted = scores.masked_fill(~allowed[rows], float("-inf"))
+            parts[f"real {name}"] = (scores.logsumexp(1) - permitted.logsumexp(1)).mean()
+            weights[f"real {name}"] = self.real_weight * self.weights[name]
+        total = sum(parts[name] * weights[name] for name in parts)
         assert isinstance(total, torch.Tensor)
         values = {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
         return total, values
@@ -88,6 +111,27 @@ def label_tensors(
     return {
         name: torch.tensor([index[name].get(_label(item, name) or "", -1) for item in items])
         for name in LABELS
+    }
+
+
+def real_label_masks(
+    photos: Sequence[RealPhoto], vocabularies: Mapping[str, Sequence[str]]
+) -> dict[str, torch.Tensor]:
+    """Per label, a boolean (photos, values) mask of the values each photo's class allows:
+    the article types it fits, the genders (children's or adults'), and the type and colour
+    pairs of those types. Colour alone is not known for real photos."""
+    allowed = {
+        "article_type": lambda photo, value: value in photo.article_types,
+        "gender": lambda photo, value: value in photo.genders,
+        TYPE_COLOUR: lambda photo, value: value.split(" / ")[0] in photo.article_types,
+    }
+    return {
+        name: torch.tensor(
+            [[fits(photo, value) for value in vocabularies[name]] for photo in photos],
+            dtype=torch.bool,
+        ).reshape(len(photos), len(vocabularies[name]))
+        for name, fits in allowed.items()
+        if name in vocabularies
     }
 
 

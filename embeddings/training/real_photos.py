@@ -57,14 +57,33 @@ CLASS_ARTICLE_TYPES: dict[str, frozenset[str]] = {
     "Top": frozenset({"Tops", "Tshirts", "Tunics", "Kurtis", "Camisoles"}),
     "Hoodie": frozenset({"Sweatshirts", "Jackets", "Sweaters"}),
     "Outwear": frozenset(
-        {"Jackets", "Rain Jacket", "Blazers", "Nehru Jackets", "Sweaters", "Sweatshirts",
-         "Waistcoat", "Shrug"}
-    ),  # fmt: skip
+        {
+            "Jackets",
+            "Rain Jacket",
+            "Blazers",
+            "Nehru Jackets",
+            "Sweaters",
+            "Sweatshirts",
+            "Waistcoat",
+            "Shrug",
+        }
+    ),
     "Blazer": frozenset({"Blazers", "Jackets", "Waistcoat", "Nehru Jackets"}),
     "Pants": frozenset(
-        {"Trousers", "Jeans", "Track Pants", "Lounge Pants", "Leggings", "Jeggings", "Capris",
-         "Churidar", "Salwar", "Patiala", "Tracksuits"}
-    ),  # fmt: skip
+        {
+            "Trousers",
+            "Jeans",
+            "Track Pants",
+            "Lounge Pants",
+            "Leggings",
+            "Jeggings",
+            "Capris",
+            "Churidar",
+            "Salwar",
+            "Patiala",
+            "Tracksuits",
+        }
+    ),
     "Shorts": frozenset({"Shorts", "Lounge Shorts"}),
     "Skirt": frozenset({"Skirts"}),
     "Dress": frozenset({"Dresses", "Jumpsuit", "Rompers", "Nightdress"}),

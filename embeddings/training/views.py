@@ -1,7 +1,8 @@
-"""The two views of a training item, made the way the query path makes them: the packshot,
-and a simulated shopper photo of it (:mod:`.phone`), each cropped to the garment as search
-crops (:func:`search_crop`) and preprocessed as :class:`~embeddings.embedder.Embedder` does,
-so that only the content differs from what the model sees at inference.
+"""The views training learns from, made the way the query path makes them: a catalog item's
+packshot and simulated shopper photos of it (:mod:`.phone`), and real shoppers' photos
+(:mod:`.real_photos`), each cropped to the garment as search crops (:func:`search_crop`) and
+preprocessed as :class:`~embeddings.embedder.Embedder` does, so that only the content differs
+from what the model sees at inference.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..features import view_and_colour
 from ..images import ImageRejected, load_image
 from . import phone
 from .config import TrainConfig, TrainingError, TrainItem
+from .real_photos import RealPhoto
 
 VIEW_VERSION = "2"
 """Bump when the way views are made changes, so stale feature caches are not reused. Edits to
@@ -101,3 +103,30 @@ class ViewDataset(torch.utils.data.Dataset):
         others = rng.sample(range(len(self.items)), k=min(len(self.items), rng.randint(0, 2)))
         distractors = [_load_packshot(self.items[i]) for i in others if i != index]
         return phone_view(packshot, rng, self._preprocess, distractors, crop=crop)
+
+
+class RealPhotoViews(torch.utils.data.Dataset):
+    """View number ``view`` of every real photo: view 0 exactly as search sees the photo, the
+    others mirrored half the time and randomly reframed first."""
+
+    def __init__(self, photos: Sequence[RealPhoto], view: int, config: TrainConfig):
+        self.photos, self.view, self.config = photos, view, config
+        self._preprocess: Callable[[Image.Image], torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self._preprocess is None:
+            self._preprocess = Embedder(self.config.backbone).preprocess
+        photo = self.photos[index]
+        try:
+            image = load_image(photo.path)
+        except ImageRejected as error:
+            raise TrainingError(f"real photo {photo.path} rejected: {error.reason}") from None
+        if self.view:
+            rng = _view_rng(self.config.seed, f"real:{photo.id}", self.view)
+            if rng.random() < 0.5:
+                image = ImageOps.mirror(image)
+            image = image.crop(_random_crop_box(image.size, rng, scale=(0.7, 1.0)))
+        return self._preprocess(search_crop(image) if self.config.garment_crop else image)

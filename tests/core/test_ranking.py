@@ -148,6 +148,19 @@ def test_label_agreement_trusts_catalog_labels_and_falls_back_to_the_model() -> 
     assert agreement[2] > 0.95 and agreement[3] < 0.05
 
 
+def test_a_shop_vocabulary_the_model_does_not_know_leaves_the_order_to_the_look() -> None:
+    heads = _heads()
+    query = _unit(np.eye(16, dtype=np.float32)[0] + 0.1)
+    vectors = np.stack([_unit(np.eye(16, dtype=np.float32)[i % 2] + 0.1) for i in range(4)])
+    labels = ["Women's dress", "Men's shirt", "Dresses", "Shirt (slim)"]  # one in four known
+    candidates = [
+        Candidate(key, float(v @ query), v, None, {"article_type": label})
+        for key, (v, label) in enumerate(zip(vectors, labels, strict=True))
+    ]
+    assert label_agreement(heads, query, candidates) is None
+    assert label_agreement(heads, query, []) is None
+
+
 def test_label_weight_lifts_the_predicted_type_over_a_closer_other_type() -> None:
     heads = _heads()
     query = _unit(np.eye(16, dtype=np.float32)[0] + 0.1)

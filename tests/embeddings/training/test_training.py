@@ -35,7 +35,7 @@ from embeddings.training.objective import (
 )
 from embeddings.training.run import train
 from embeddings.training.splits import is_held_out
-from tests.support.catalog import garment_image, write_catalog
+from tests.support.catalog import garment_image, write_catalog, write_real_photos
 
 TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)
 
@@ -57,18 +57,23 @@ def catalog_items(root: Path) -> list[TrainItem]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One `wardrobe train` run on a catalog whose held-out images are not even images."""
+    """One `wardrobe train` run on a catalog and real photos whose held-out images are not
+    even images."""
     root = tmp_path_factory.mktemp("train")
     items = catalog_items(root / "catalog")
     held_out = [item for item in items if is_held_out(item.id)]
     assert held_out, "the synthetic catalog should have held-out items"
-    for item in held_out:
-        item.image_path.write_bytes(b"not an image: training must never open held-out items")
+    photos = write_real_photos(root / "real", held_out=3, others=6)
+    never = [root / "real" / "images" / f"{row['image']}.jpg" for row in photos]
+    never = [item.image_path for item in held_out] + [p for p in never if is_held_out(p.stem)]
+    for path in never:
+        path.write_bytes(b"not an image: training must never open held-out images")
     data = root / "data"
     code = main(
         ["--data-dir", str(data), "train", "--styles", str(root / "catalog" / "styles.csv"),
          "--images", str(root / "catalog" / "images"), "--epochs", "1", "--batch-size", "8",
-         "--dim", "32", "--phone-views", "1", "--device", "cpu"]
+         "--dim", "32", "--phone-views", "1", "--device", "cpu",
+         "--real-photos", str(root / "real")]
     )  # fmt: skip
     assert code == 0
     return {"root": root, "data": data, "items": items, "held_out": held_out}
@@ -90,6 +95,8 @@ def test_train_writes_weights_with_metadata(trained: dict) -> None:
     assert meta["held_out_fraction"] == 0.2 and meta["split_salt"] == "wardrobe-split-v1"
     assert meta["labels"]["article_type"] == ["Casual Shoes", "Dresses", "Trousers", "Tshirts"]
     assert len(meta["history"]) == 1
+    assert meta["real_photos"] == 6 and meta["started_from"] is None
+    assert {"real article_type", "real gender", "instance"} <= set(meta["history"][0])
     assert not (trained["data"] / CHECKPOINT_FILE).exists()
 
 
@@ -237,3 +244,39 @@ def test_cli_reports_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture) -
                  str(tmp_path / "styles.csv"), "--images", str(images)])  # fmt: skip
     assert code == 2
     assert "0 training items" in capsys.readouterr().err
+
+
+def test_real_photos_raise_the_probability_of_what_their_class_allows() -> None:
+    vocabularies = {"article_type": ["Jeans", "Shirts", "Trousers"], "gender": ["Men", "Women"]}
+    config = TrainConfig(label_weights=(("article_type", 1.0), ("gender", 0.3)))
+    objective = Objective(4, vocabularies, config)
+    with torch.no_grad():
+        objective.classifiers["article_type"].copy_(torch.eye(4)[:3])
+    real = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 1.0, 0.0]]), dim=1)
+    packshots = photos = torch.nn.functional.normalize(torch.randn(2, 4), dim=1)
+    labels = {name: torch.tensor([-1, -1]) for name in vocabularies}
+
+    def real_loss(allowed: list[bool]) -> float:
+        masks = {"article_type": torch.tensor([allowed])}
+        return objective(packshots, photos, labels, real, masks)[1]["real article_type"]
+
+    assert real_loss([True, True, True]) == pytest.approx(0.0, abs=1e-6)
+    # Pants allow Jeans and Trousers: the photo sits between both, far from Shirts.
+    assert real_loss([True, False, True]) < real_loss([False, True, False])
+    none_allowed = objective(
+        packshots, photos, labels, real, {"article_type": torch.tensor([[False] * 3])}
+    )
+    assert "real article_type" not in none_allowed[1]
+
+
+def test_training_can_continue_from_a_trained_model(trained: dict, tmp_path: Path) -> None:
+    weights = trained["data"] / TRAINED_MODEL_FILE
+    items = trained["items"]
+    usable = [item for item in items if not is_held_out(item.id)]
+    config = dataclasses.replace(TINY, dim=32, phone_views=1)
+    result = train(usable, tmp_path, config, start_from=weights, device="cpu", show_progress=False,
+                   log=lambda line: None)  # fmt: skip
+    assert result.info.meta["started_from"] == read_trained_info(weights).model_name
+    with pytest.raises(TrainingError, match="another architecture"):
+        train(usable, tmp_path, dataclasses.replace(config, dim=16), start_from=weights,
+              device="cpu", show_progress=False, log=lambda line: None)  # fmt: skip
