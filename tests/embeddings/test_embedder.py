@@ -28,7 +28,8 @@ from embeddings import (
 )
 from tests.support.paths import FASHION_DEV
 
-TORCHVISION_BACKBONES = sorted(set(BACKBONES) - {"efficientnet_lite0"})
+LITE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+TORCHVISION_BACKBONES = sorted(set(BACKBONES) - set(LITE_BACKBONES))
 
 
 def garment(
@@ -90,6 +91,8 @@ def test_registry_has_the_promised_backbones() -> None:
     dims = {name: spec.dim for name, spec in BACKBONES.items()}
     assert dims == {
         "efficientnet_lite0": 1280,
+        "efficientnet_lite1": 1280,
+        "efficientnet_lite2": 1280,
         "resnet50": 2048,
         "convnext_tiny": 768,
         "efficientnet_b0": 1280,
@@ -106,6 +109,17 @@ def test_torchvision_feature_dims_match_spec(name: str) -> None:
     assert out.shape == (2, spec.dim)
 
 
+@pytest.mark.parametrize("name", LITE_BACKBONES[1:])
+def test_larger_lite_backbones_load_their_packaged_imagenet_weights(name: str) -> None:
+    spec = BACKBONES[name]
+    size = spec.preprocessing.crop
+    features = spec.strip_classifier(spec.build_classifier(True)).eval()
+    with torch.inference_mode():
+        out = features(torch.zeros(1, 3, size, size))
+    assert out.shape == (1, spec.dim)
+    assert torch.isfinite(out).all() and out.abs().sum() > 0
+
+
 @pytest.mark.parametrize("name", TORCHVISION_BACKBONES)
 def test_preprocess_matches_torchvision_transforms(name: str) -> None:
     weights = torchvision.models.get_model_weights(name).DEFAULT
@@ -116,12 +130,13 @@ def test_preprocess_matches_torchvision_transforms(name: str) -> None:
     assert torch.equal(ours, theirs)
 
 
-def test_lite0_preprocessing_is_inception_style() -> None:
-    embedder = Embedder()
+@pytest.mark.parametrize(("name", "size"), list(zip(LITE_BACKBONES, (224, 240, 260), strict=True)))
+def test_lite_preprocessing_is_inception_style_at_the_models_own_size(name: str, size: int) -> None:
+    embedder = Embedder(name)
     assert not embedder.loaded  # lazy: nothing built yet
     white = embedder.preprocess(Image.new("RGB", (300, 200), "white"))
     black = embedder.preprocess(Image.new("RGB", (300, 200), "black"))
-    assert white.shape == (3, 224, 224)
+    assert white.shape == (3, size, size)
     assert torch.allclose(white, torch.full_like(white, (255 - 127) / 128))
     assert torch.allclose(black, torch.full_like(black, -127 / 128))
 
