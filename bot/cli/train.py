@@ -16,7 +16,7 @@ from bot.cli.common import CliError, add_source_options, catalog_source
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from embeddings.training.config import TrainItem
+    from embeddings.training.config import TrainConfig, TrainItem
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -65,11 +65,18 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="a folder of labelled real photos (labels.csv + images/, the clothing dataset's "
         "format) to learn from besides the catalog, repeatable; their held-out part is never used",
     )
+    train.add_argument("--real-views", type=int, help="views cached per real photo")
+    train.add_argument("--real-batch-size", type=int, help="real photos per step")
+    train.add_argument(
+        "--real-weight", type=float, help="weight of the real photos' losses next to the catalog's"
+    )
     train.add_argument(
         "--start-from",
-        type=Path,
-        metavar="WEIGHTS",
-        help="continue from this weights file of the same architecture instead of ImageNet",
+        metavar="WEIGHTS|shipped|imagenet",
+        default="auto",
+        help="where the network starts: a weights file of the same architecture, the model "
+        "shipped with the package, or ImageNet (default: the shipped model when there is one "
+        "for the backbone and the architecture matches, else ImageNet)",
     )
     train.add_argument("--held-out-fraction", type=float, help="catalog share never trained on")
     train.add_argument("--lr", type=float, help="learning rate of the new layers")
@@ -79,7 +86,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 _CONFIG_OPTIONS = (
     "epochs", "seed", "batch_size", "unfreeze_blocks", "dim", "phone_views", "colour_tap", "lr",
-    "backbone_lr", "held_out_fraction",
+    "backbone_lr", "held_out_fraction", "real_views", "real_batch_size", "real_weight",
 )  # fmt: skip
 
 
@@ -110,7 +117,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             settings.data_dir,
             config,
             real_photos=photos,
-            start_from=args.start_from,
+            start_from=_start_from(args.start_from, config),
             resume=args.resume,
             device=args.device or settings.embedding_device,
             threads=args.threads,
@@ -132,6 +139,30 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
           "settings, safe to delete)")  # fmt: skip
     print("re-embed the catalog with it: wardrobe ingest (or /reindex in the bot)")
     return 0
+
+
+def _start_from(choice: str, config: TrainConfig) -> Path | None:
+    from embeddings.finetuned import read_trained_info
+    from embeddings.shipped import shipped_model
+
+    if choice == "imagenet":
+        return None
+    if choice not in ("auto", "shipped"):
+        return Path(choice)
+    shipped = shipped_model(config.backbone)
+    if shipped is None:
+        if choice == "shipped":
+            raise CliError(f"no model ships for backbone {config.backbone!r}")
+        return None
+    meta = read_trained_info(shipped).meta
+    same = all(
+        meta.get(key) == getattr(config, key)
+        for key in ("backbone", "unfreeze_blocks", "dim", "colour_tap")
+    )
+    if choice == "auto" and not same:
+        print("starting from ImageNet: the shipped model has another architecture", file=sys.stderr)
+        return None
+    return shipped
 
 
 def _read_items(styles: Path, images: Path) -> tuple[list[TrainItem], int]:

@@ -47,7 +47,7 @@ class RankingConfig:
     with a trained model."""
 
     pool: int = 50
-    colour_weight: float = 0.25
+    colour_weight: float = 0.0
     label_weight: float = 1.0
     visual_slots: int = 2
     diversity: float = 0.0

@@ -59,7 +59,7 @@ class TrainConfig:
     reframed ones."""
     real_batch_size: int = 32
     """Real photos per step, beside ``batch_size`` catalog items."""
-    real_weight: float = 1.0
+    real_weight: float = 2.0
     """Weight of the real photos' label losses next to the catalog's."""
     lr: float = 2e-3
     backbone_lr: float = 2e-4

@@ -47,7 +47,7 @@ def _by_id(products: list[Product]) -> dict[str, Product]:
 
 
 async def test_a_red_dress_photo_gets_the_red_dress_first(world) -> None:
-    recommender = await world["open"]()
+    recommender = await world["open"](colour_weight=0.25)
     await recommender.ingest(world["styles"], world["images"])
     page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Red")), chat_id=3)
     first = _by_id(world["products"])[_ids(page.matches)[0]]
