@@ -14,6 +14,10 @@ from usearch.index import Index
 _CONNECTIVITY = 32
 _EXPANSION_ADD = 128
 _EXPANSION_SEARCH = 128
+# Up to this many stored floats a search scans every vector (about 3 ms at 5M on these cores):
+# exact, and the graph, built on several threads, can miss even a query's own vector
+# (docs/BENCHMARKS.md, "Exact search for shop-sized catalogs"). Bigger indexes use HNSW.
+_EXACT_SEARCH_FLOATS = 5_000_000
 
 
 class VectorIndex:
@@ -78,7 +82,8 @@ class VectorIndex:
         if count <= 0 or len(self) == 0:
             return []
         wanted = min(len(self), count + len(exclude))
-        matches = self._index.search(np.asarray(vector, dtype=np.float32), wanted)
+        exact = len(self) * self.ndim <= _EXACT_SEARCH_FLOATS
+        matches = self._index.search(np.asarray(vector, dtype=np.float32), wanted, exact=exact)
         results = []
         for key, distance in zip(matches.keys, matches.distances, strict=True):
             key = int(key)
