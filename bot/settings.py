@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), alias="WARDROBE_DATA_DIR")
     catalog_styles_csv: Path | None = Field(None, alias="CATALOG_STYLES_CSV")
     catalog_images_dir: Path | None = Field(None, alias="CATALOG_IMAGES_DIR")
+    train_real_photos: Path | None = Field(None, alias="TRAIN_REAL_PHOTOS")
 
     embedding_backbone: str = Field("efficientnet_lite0", alias="EMBEDDING_BACKBONE")
     embedding_weights: Path | None = Field(None, alias="EMBEDDING_WEIGHTS")
@@ -58,7 +59,13 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in value.replace(",", " ").split())
         return value
 
-    @field_validator("catalog_styles_csv", "catalog_images_dir", "embedding_weights", mode="before")
+    @field_validator(
+        "catalog_styles_csv",
+        "catalog_images_dir",
+        "train_real_photos",
+        "embedding_weights",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -33,3 +33,29 @@ def test_settings_read_dotenv_and_reject_nonsense(
     monkeypatch.setenv("RESULTS_PER_PAGE", "11")  # Telegram albums hold at most 10
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_the_trained_model_to_embed_with(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import embeddings.shipped
+
+    shipped_dir = tmp_path / "models"
+    shipped_dir.mkdir()
+    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", shipped_dir)
+    data = tmp_path / "data"
+    data.mkdir()
+    base = {"_env_file": None, "WARDROBE_DATA_DIR": data}
+    assert Settings(**base).trained_model_path() is None  # nothing trained, nothing shipped
+    with pytest.raises(ValueError, match="no model ships"):
+        Settings(**base, EMBEDDING_TRAINED="shipped").trained_model_path()
+
+    shipped = shipped_dir / embeddings.shipped.SHIPPED_MODELS["efficientnet_lite0"]
+    shipped.write_bytes(b"weights")
+    assert Settings(**base).trained_model_path() == shipped  # a fresh install
+    assert Settings(**base, EMBEDDING_TRAINED="shipped").trained_model_path() == shipped
+    assert Settings(**base, EMBEDDING_TRAINED="none").trained_model_path() is None
+    assert Settings(**base, EMBEDDING_WEIGHTS=str(shipped)).trained_model_path() is None
+    assert Settings(**base, EMBEDDING_BACKBONE="resnet50").trained_model_path() is None
+
+    own = data / "trained-model.pt"
+    own.write_bytes(b"the shop's own")
+    assert Settings(**base).trained_model_path() == own  # `wardrobe train` wins

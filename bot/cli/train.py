@@ -63,7 +63,8 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         default=[],
         metavar="DIR",
         help="a folder of labelled real photos (labels.csv + images/, the clothing dataset's "
-        "format) to learn from besides the catalog, repeatable; their held-out part is never used",
+        "format) to learn from besides the catalog, repeatable (default: TRAIN_REAL_PHOTOS); their "
+        "held-out part is never used",
     )
     train.add_argument("--real-views", type=int, help="views cached per real photo")
     train.add_argument("--real-batch-size", type=int, help="real photos per step")
@@ -83,6 +84,12 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--backbone-lr", type=float, help="learning rate of the unfrozen blocks")
     train.set_defaults(handler=_train)
 
+
+NO_REAL_PHOTOS_WARNING = (
+    "warning: training without real photos (--real-photos DIR or TRAIN_REAL_PHOTOS): the model "
+    "learns packshots only and gets worse on the photos shoppers send (docs/BENCHMARKS.md, "
+    '"A shop\'s own training")'
+)
 
 _CONFIG_OPTIONS = (
     "epochs", "seed", "batch_size", "unfreeze_blocks", "dim", "phone_views", "colour_tap", "lr",
@@ -106,8 +113,13 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             **{name: value for name, value in given.items() if value is not None},
         )
         items, skipped = _read_items(styles, images)
+        folders = args.real_photos
+        if not folders and settings.train_real_photos is not None:
+            folders = [settings.train_real_photos]
+        if not folders:
+            print(NO_REAL_PHOTOS_WARNING, file=sys.stderr)
         photos = []
-        for folder in args.real_photos:
+        for folder in folders:
             found = read_real_photos(folder, held_out=False)
             photos += found.photos
             for line, problem in found.skipped:

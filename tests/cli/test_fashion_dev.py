@@ -11,7 +11,8 @@ import json
 import pytest
 
 from bot.cli.main import main
-from tests.support.paths import FASHION_DEV
+from embeddings.training.real_photos import read_real_photos
+from tests.support.paths import CLOTHING_DEV, FASHION_DEV
 
 SLICE = 400
 
@@ -53,18 +54,43 @@ def test_search_finds_the_item_itself_and_items_of_its_type(
     assert code == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == len(queries)
-    found_self, same_type = 0, []
+    missed, same_type = [], []
     for item_id, record in zip(queries, records, strict=True):
         ids = [result["id"] for result in record["results"]]
-        scores = dict(zip(ids, (result["score"] for result in record["results"]), strict=True))
         # The catalog holds a few byte-identical photos under different ids, and only one of a
-        # pair is shown (near-duplicates are kept apart): "itself" may be its twin, but always
-        # with a near-perfect score.
+        # pair is shown (near-duplicates are kept apart): "itself" may be its twin. It comes
+        # first: the first places go by look alone.
         twins = {other for other in rows if _image_bytes(other) == _image_bytes(item_id)}
-        found_self += max(scores.get(twin, 0.0) for twin in twins) > 0.99
+        if ids[0] not in twins:
+            missed.append((item_id, record["results"][:2]))
         others = [other for other in ids if other != item_id][:5]
         wanted = rows[item_id]["articleType"]
         same_type.append(sum(rows[other]["articleType"] == wanted for other in others) / 5)
-    assert found_self == len(queries), "a catalog image must find itself"
+    assert not missed, f"a catalog image must find itself first: {missed}"
     precision = sum(same_type) / len(same_type)
     assert precision > 0.6, f"articleType P@5 {precision:.2f} on a {SLICE}-item slice"
+
+
+@pytest.mark.skipif(not (CLOTHING_DEV / "labels.csv").is_file(), reason="no clothing-dev data")
+def test_real_shoppers_photos_get_garments_of_their_kind(
+    sliced: dict, capsys: pytest.CaptureFixture
+) -> None:
+    """A fresh install's model has learnt real photos: a photo of someone's own jeans gets
+    trousers and jeans. Type P@5 on the held-out clothing-dev photos against this slice: the
+    shipped model 0.700, the plain ImageNet model 0.600, one trained without real photos
+    0.496 (2026-12-02)."""
+    rows = sliced["rows"]
+    photos = read_real_photos(CLOTHING_DEV, held_out=True).photos
+    capsys.readouterr()
+    code = main(["--data-dir", str(sliced["data"]), "search", "--json", "--top", "5",
+                 *(str(photo.path) for photo in photos)])  # fmt: skip
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    fits = [
+        rows[result["id"]]["articleType"] in photo.article_types
+        for photo, record in zip(photos, records, strict=True)
+        for result in record["results"]
+    ]
+    assert len(fits) == 5 * len(photos)
+    precision = sum(fits) / len(fits)
+    assert precision >= 0.66, f"real-photo type P@5 {precision:.3f} on a {SLICE}-item slice"

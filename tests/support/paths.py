@@ -5,3 +5,4 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FASHION_DEV = REPO_ROOT.parent / "shared" / "fashion-dev"
+CLOTHING_DEV = REPO_ROOT.parent / "shared" / "clothing-dev"

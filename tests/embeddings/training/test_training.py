@@ -7,6 +7,7 @@ the mechanics, not the quality, which is measured on fashion-dev in docs/BENCHMA
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from bot.service import make_embedder
 from bot.settings import Settings
 from embeddings import Embedder
 from embeddings.finetuned import EmbeddingNet, load_trained, read_trained_info
+from embeddings.shipped import shipped_model
 from embeddings.training.config import (
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
@@ -142,7 +144,10 @@ def test_settings_pick_up_the_trained_model(trained: dict, tmp_path: Path) -> No
     assert "+trained@" in make_embedder(auto).model_name
     off = Settings(WARDROBE_DATA_DIR=data, EMBEDDING_TRAINED="none", GARMENT_CROP=False)
     assert make_embedder(off).model_name == "efficientnet_lite0"
-    assert Settings(WARDROBE_DATA_DIR=tmp_path).trained_model_path() is None
+    # Nothing trained here: the model shipped with the package, if this install has one.
+    assert Settings(WARDROBE_DATA_DIR=tmp_path).trained_model_path() == shipped_model(
+        "efficientnet_lite0"
+    )
     explicit = Settings(
         WARDROBE_DATA_DIR=tmp_path, EMBEDDING_TRAINED=str(data / TRAINED_MODEL_FILE)
     )
@@ -280,3 +285,69 @@ def test_training_can_continue_from_a_trained_model(trained: dict, tmp_path: Pat
     with pytest.raises(TrainingError, match="another architecture"):
         train(usable, tmp_path, dataclasses.replace(config, dim=16), start_from=weights,
               device="cpu", show_progress=False, log=lambda line: None)  # fmt: skip
+
+
+def test_starting_from_a_shipped_model_that_is_not_there_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import embeddings.shipped
+
+    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", tmp_path / "nothing-ships")
+    write_catalog(tmp_path / "catalog")
+    catalog = tmp_path / "catalog"
+    code = main(["--data-dir", str(tmp_path / "data"), "train",
+                 "--styles", str(catalog / "styles.csv"), "--images", str(catalog / "images"),
+                 "--start-from", "shipped"])  # fmt: skip
+    assert code == 2
+    assert "no model ships for backbone 'efficientnet_lite0'" in capsys.readouterr().err
+
+
+def test_a_shops_training_starts_from_the_shipped_model_when_it_fits(
+    trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import embeddings.shipped
+
+    shipped_dir = tmp_path / "models"
+    shipped_dir.mkdir()
+    shipped = shipped_dir / embeddings.shipped.SHIPPED_MODELS["efficientnet_lite0"]
+    shutil.copyfile(trained["data"] / TRAINED_MODEL_FILE, shipped)
+    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", shipped_dir)
+    catalog = trained["root"] / "catalog"
+
+    def train_with(*options: str) -> dict:
+        data = tmp_path / f"data{len(options)}"
+        code = main(["--data-dir", str(data), "train", "--styles", str(catalog / "styles.csv"),
+                     "--images", str(catalog / "images"), "--epochs", "1", "--batch-size", "8",
+                     "--phone-views", "1", "--device", "cpu", *options])  # fmt: skip
+        assert code == 0
+        return read_trained_info(data / TRAINED_MODEL_FILE).meta
+
+    assert train_with("--dim", "32")["started_from"] == read_trained_info(shipped).model_name
+    capsys.readouterr()
+    assert train_with("--dim", "16", "--start-from", "auto")["started_from"] is None
+    assert "the shipped model has another architecture" in capsys.readouterr().err
+    assert (
+        train_with("--dim", "32", "--start-from", "imagenet", "--seed", "1")["started_from"] is None
+    )
+
+
+def test_real_photos_come_from_the_settings_and_training_without_them_warns(
+    trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    catalog = trained["root"] / "catalog"
+    write_real_photos(tmp_path / "real", held_out=1, others=4)
+
+    def train_with(data: Path) -> tuple[dict, str]:
+        code = main(["--data-dir", str(data), "train", "--styles", str(catalog / "styles.csv"),
+                     "--images", str(catalog / "images"), "--epochs", "1", "--dim", "32",
+                     "--phone-views", "1", "--device", "cpu",
+                     "--start-from", "imagenet"])  # fmt: skip
+        assert code == 0
+        return read_trained_info(data / TRAINED_MODEL_FILE).meta, capsys.readouterr().err
+
+    monkeypatch.setenv("TRAIN_REAL_PHOTOS", str(tmp_path / "real"))
+    meta, err = train_with(tmp_path / "with")
+    assert meta["real_photos"] == 4 and "training without real photos" not in err
+    monkeypatch.setenv("TRAIN_REAL_PHOTOS", "")
+    meta, err = train_with(tmp_path / "without")
+    assert meta["real_photos"] == 0 and "warning: training without real photos" in err
