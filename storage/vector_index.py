@@ -1,4 +1,5 @@
-"""USearch HNSW index over catalog embeddings (cosine), keyed by the catalog's integer item keys."""
+"""USearch index over catalog embeddings (cosine), keyed by the catalog's integer item keys:
+searched exactly while small, through its HNSW graph when big."""
 
 from __future__ import annotations
 

@@ -66,6 +66,11 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "format) to learn from besides the catalog, repeatable (default: TRAIN_REAL_PHOTOS); their "
         "held-out part is never used",
     )
+    train.add_argument(
+        "--no-real-photos",
+        action="store_true",
+        help="train on the catalog alone, ignoring --real-photos and TRAIN_REAL_PHOTOS",
+    )
     train.add_argument("--real-views", type=int, help="views cached per real photo")
     train.add_argument("--real-batch-size", type=int, help="real photos per step")
     train.add_argument(
@@ -73,7 +78,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--start-from",
-        metavar="WEIGHTS|shipped|imagenet",
+        metavar="auto|shipped|imagenet|WEIGHTS",
         default="auto",
         help="where the network starts: a weights file of the same architecture, the model "
         "shipped with the package, or ImageNet (default: the shipped model when there is one "
@@ -113,14 +118,21 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             **{name: value for name, value in given.items() if value is not None},
         )
         items, skipped = _read_items(styles, images)
-        folders = args.real_photos
-        if not folders and settings.train_real_photos is not None:
+        folders = [] if args.no_real_photos else args.real_photos
+        from_settings = (
+            not folders and not args.no_real_photos and settings.train_real_photos is not None
+        )
+        if from_settings:
             folders = [settings.train_real_photos]
         if not folders:
             print(NO_REAL_PHOTOS_WARNING, file=sys.stderr)
         photos = []
         for folder in folders:
-            found = read_real_photos(folder, held_out=False)
+            try:
+                found = read_real_photos(folder, held_out=False)
+            except RealPhotosError as error:
+                message = f"TRAIN_REAL_PHOTOS: {error}" if from_settings else str(error)
+                raise CliError(message) from None
             photos += found.photos
             for line, problem in found.skipped:
                 print(f"  skipped {folder / 'labels.csv'} line {line}: {problem}", file=sys.stderr)
@@ -156,6 +168,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 def _start_from(choice: str, config: TrainConfig) -> Path | None:
     from embeddings.finetuned import read_trained_info
     from embeddings.shipped import shipped_model
+    from embeddings.training.config import ARCHITECTURE_FIELDS
 
     if choice == "imagenet":
         return None
@@ -167,10 +180,7 @@ def _start_from(choice: str, config: TrainConfig) -> Path | None:
             raise CliError(f"no model ships for backbone {config.backbone!r}")
         return None
     meta = read_trained_info(shipped).meta
-    same = all(
-        meta.get(key) == getattr(config, key)
-        for key in ("backbone", "unfreeze_blocks", "dim", "colour_tap")
-    )
+    same = all(meta.get(key) == getattr(config, key) for key in ARCHITECTURE_FIELDS)
     if choice == "auto" and not same:
         print("starting from ImageNet: the shipped model has another architecture", file=sys.stderr)
         return None

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from ..finetuned import TrainedModelInfo
 
 LABEL_FIELDS = ("article_type", "base_colour", "gender")
+ARCHITECTURE_FIELDS = ("backbone", "unfreeze_blocks", "dim", "colour_tap")
+"""The :class:`TrainConfig` fields a weights file must share to be trained further."""
 """The catalog fields training reads."""
 TYPE_COLOUR = "article_type+base_colour"
 LABELS = (*LABEL_FIELDS, TYPE_COLOUR)

@@ -29,6 +29,7 @@ from ..finetuned import (
     save_trained,
 )
 from .config import (
+    ARCHITECTURE_FIELDS,
     CACHE_DIR,
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
@@ -259,8 +260,7 @@ def _starting_point(
     except ValueError as error:
         raise TrainingError(str(error)) from None
     meta = info.meta
-    wanted = {"backbone": config.backbone, "unfreeze_blocks": config.unfreeze_blocks,
-              "dim": config.dim, "colour_tap": config.colour_tap}  # fmt: skip
+    wanted = {key: getattr(config, key) for key in ARCHITECTURE_FIELDS}
     differs = {
         key: (meta.get(key), value) for key, value in wanted.items() if meta.get(key) != value
     }

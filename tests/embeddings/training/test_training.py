@@ -337,17 +337,26 @@ def test_real_photos_come_from_the_settings_and_training_without_them_warns(
     catalog = trained["root"] / "catalog"
     write_real_photos(tmp_path / "real", held_out=1, others=4)
 
-    def train_with(data: Path) -> tuple[dict, str]:
+    def train_with(data: Path, *options: str) -> tuple[dict, str]:
         code = main(["--data-dir", str(data), "train", "--styles", str(catalog / "styles.csv"),
                      "--images", str(catalog / "images"), "--epochs", "1", "--dim", "32",
                      "--phone-views", "1", "--device", "cpu",
-                     "--start-from", "imagenet"])  # fmt: skip
+                     "--start-from", "imagenet", *options])  # fmt: skip
         assert code == 0
         return read_trained_info(data / TRAINED_MODEL_FILE).meta, capsys.readouterr().err
 
     monkeypatch.setenv("TRAIN_REAL_PHOTOS", str(tmp_path / "real"))
     meta, err = train_with(tmp_path / "with")
     assert meta["real_photos"] == 4 and "training without real photos" not in err
+    meta, err = train_with(tmp_path / "refused", "--no-real-photos")
+    assert meta["real_photos"] == 0 and "warning: training without real photos" in err
     monkeypatch.setenv("TRAIN_REAL_PHOTOS", "")
     meta, err = train_with(tmp_path / "without")
     assert meta["real_photos"] == 0 and "warning: training without real photos" in err
+
+    monkeypatch.setenv("TRAIN_REAL_PHOTOS", str(tmp_path / "not-there"))
+    code = main(["--data-dir", str(tmp_path / "missing"), "train",
+                 "--styles", str(catalog / "styles.csv"),
+                 "--images", str(catalog / "images")])  # fmt: skip
+    assert code == 2
+    assert "TRAIN_REAL_PHOTOS: no labels.csv in" in capsys.readouterr().err
