@@ -118,12 +118,13 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             **{name: value for name, value in given.items() if value is not None},
         )
         items, skipped = _read_items(styles, images)
-        folders = [] if args.no_real_photos else args.real_photos
-        from_settings = (
-            not folders and not args.no_real_photos and settings.train_real_photos is not None
-        )
-        if from_settings:
-            folders = [settings.train_real_photos]
+        from_settings = not (args.no_real_photos or args.real_photos)
+        if args.no_real_photos:
+            folders = []
+        elif args.real_photos:
+            folders = args.real_photos
+        else:
+            folders = [settings.train_real_photos] if settings.train_real_photos else []
         if not folders:
             print(NO_REAL_PHOTOS_WARNING, file=sys.stderr)
         photos = []
@@ -168,7 +169,6 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 def _start_from(choice: str, config: TrainConfig) -> Path | None:
     from embeddings.finetuned import read_trained_info
     from embeddings.shipped import shipped_model
-    from embeddings.training.config import ARCHITECTURE_FIELDS
 
     if choice == "imagenet":
         return None
@@ -179,9 +179,7 @@ def _start_from(choice: str, config: TrainConfig) -> Path | None:
         if choice == "shipped":
             raise CliError(f"no model ships for backbone {config.backbone!r}")
         return None
-    meta = read_trained_info(shipped).meta
-    same = all(meta.get(key) == getattr(config, key) for key in ARCHITECTURE_FIELDS)
-    if choice == "auto" and not same:
+    if choice == "auto" and config.architecture_differences(read_trained_info(shipped).meta):
         print("starting from ImageNet: the shipped model has another architecture", file=sys.stderr)
         return None
     return shipped

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from ..finetuned import TrainedModelInfo
 
 LABEL_FIELDS = ("article_type", "base_colour", "gender")
+"""The catalog fields training reads."""
 ARCHITECTURE_FIELDS = ("backbone", "unfreeze_blocks", "dim", "colour_tap")
 """The :class:`TrainConfig` fields a weights file must share to be trained further."""
-"""The catalog fields training reads."""
 TYPE_COLOUR = "article_type+base_colour"
 LABELS = (*LABEL_FIELDS, TYPE_COLOUR)
 """What the embedding can be classified by: each field, and type and colour together (the
@@ -92,6 +92,14 @@ class TrainConfig:
             raise TrainingError(f"unknown labels {sorted(unknown)}; known: {LABELS}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise TrainingError("max_steps_per_epoch must be at least 1")
+
+    def architecture_differences(self, meta: Mapping[str, object]) -> dict[str, tuple]:
+        """``{field: (theirs, ours)}`` for each :data:`ARCHITECTURE_FIELDS` entry where the
+        weights file described by ``meta`` differs from this config; empty when it fits."""
+        ours = {key: getattr(self, key) for key in ARCHITECTURE_FIELDS}
+        return {
+            key: (meta.get(key), value) for key, value in ours.items() if meta.get(key) != value
+        }
 
 
 @dataclass

@@ -29,7 +29,6 @@ from ..finetuned import (
     save_trained,
 )
 from .config import (
-    ARCHITECTURE_FIELDS,
     CACHE_DIR,
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
@@ -259,11 +258,7 @@ def _starting_point(
         net, info = load_trained(path)
     except ValueError as error:
         raise TrainingError(str(error)) from None
-    meta = info.meta
-    wanted = {key: getattr(config, key) for key in ARCHITECTURE_FIELDS}
-    differs = {
-        key: (meta.get(key), value) for key, value in wanted.items() if meta.get(key) != value
-    }
+    differs = config.architecture_differences(info.meta)
     if differs:
         details = ", ".join(
             f"{key} {old!r} there, {new!r} here" for key, (old, new) in differs.items()
