@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from bot.core.recommender import Recommender
 from bot.settings import Settings
-from embeddings import AsyncEmbedder, Embedder
+from embeddings import AsyncEmbedder, ModelSource, OnnxEmbedder
 from storage.catalog import Catalog
 from storage.source import CatalogSourceError
 
@@ -17,16 +17,34 @@ log = logging.getLogger(__name__)
 
 
 def make_embedder(settings: Settings) -> AsyncEmbedder:
-    """The configured embedder; cheap (checks the configuration, loads no model)."""
-    return AsyncEmbedder(
-        Embedder(
-            settings.embedding_backbone,
-            settings.embedding_weights,
-            trained=settings.trained_model_path(),
+    """The configured embedder. It checks the configuration and loads no model; with ONNX
+    Runtime it exports the model first if this is the model's first use (once, in a child
+    process: this one never imports torch)."""
+    source = ModelSource(
+        settings.embedding_backbone, settings.embedding_weights, settings.trained_model_path()
+    )
+    if settings.embedding_runtime == "torch":
+        from embeddings.embedder import Embedder
+
+        embedder = Embedder(
+            source.backbone,
+            source.weights,
+            trained=source.trained,
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
-        ),
-        garment_crop=settings.garment_crop,
+        )
+        return AsyncEmbedder(embedder, garment_crop=settings.garment_crop)
+    if settings.embedding_device not in ("auto", "cpu"):
+        raise ValueError(
+            f"EMBEDDING_DEVICE={settings.embedding_device} needs EMBEDDING_RUNTIME=torch "
+            "(ONNX Runtime runs on the CPU here)."
+        )
+    queries = OnnxEmbedder(
+        source, settings.model_cache_dir, batch_size=settings.embedding_batch_size
+    )
+    # A reindex embeds on one thread of its own, at a lower priority (AsyncEmbedder).
+    return AsyncEmbedder(
+        queries, garment_crop=settings.garment_crop, background=queries.with_threads(1)
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     embedding_backbone: str = Field("efficientnet_lite0", alias="EMBEDDING_BACKBONE")
     embedding_weights: Path | None = Field(None, alias="EMBEDDING_WEIGHTS")
     embedding_trained: str = Field("auto", alias="EMBEDDING_TRAINED")
+    embedding_runtime: Literal["onnx", "torch"] = Field("onnx", alias="EMBEDDING_RUNTIME")
+    embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")
     embedding_batch_size: int = Field(8, ge=1, le=512, alias="EMBEDDING_BATCH_SIZE")
     garment_crop: bool = Field(True, alias="GARMENT_CROP")
@@ -64,6 +66,7 @@ class Settings(BaseSettings):
         "catalog_images_dir",
         "train_real_photos",
         "embedding_weights",
+        "embedding_cache_dir",
         mode="before",
     )
     @classmethod
@@ -89,6 +92,11 @@ class Settings(BaseSettings):
             diversity=self.diversity,
             near_duplicate=self.near_duplicate_similarity,
         )
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where ONNX exports of the served model are kept."""
+        return self.embedding_cache_dir or self.data_dir / "models"
 
     @property
     def database_path(self) -> Path:

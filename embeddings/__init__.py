@@ -2,9 +2,9 @@
 
 Self-contained on purpose: nothing here imports ``bot`` or ``storage``.
 
-The torch/torchvision side is imported on first use (PEP 562 ``__getattr__``): importing
-torchvision takes several seconds on a small CPU box, and code that only needs
-:func:`load_image` / :class:`ImageRejected` should not pay for it.
+Names are imported on first use (PEP 562 ``__getattr__``): importing torch takes seconds and
+hundreds of megabytes, and a process serving with ONNX Runtime must never pay for it. Only
+:class:`Embedder` (the torch runtime), :func:`load_backbone` and the training code need torch.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ if TYPE_CHECKING:
         BackboneSpec,
         Preprocessing,
         get_backbone_spec,
-        load_backbone,
     )
-    from .embedder import AsyncEmbedder, Embedder
-    from .finetuned import LabelHeads
+    from .embedder import Embedder
+    from .label_heads import LabelHeads
+    from .model_source import ModelSource
+    from .networks import load_backbone
+    from .onnx_embedder import OnnxEmbedder
+    from .serving import AsyncEmbedder, ImageEmbedder
 
 _LAZY_MODULES = {
     "BACKBONES": "backbones",
@@ -32,10 +35,13 @@ _LAZY_MODULES = {
     "BackboneSpec": "backbones",
     "Preprocessing": "backbones",
     "get_backbone_spec": "backbones",
-    "load_backbone": "backbones",
-    "AsyncEmbedder": "embedder",
+    "load_backbone": "networks",
+    "AsyncEmbedder": "serving",
+    "ImageEmbedder": "serving",
     "Embedder": "embedder",
-    "LabelHeads": "finetuned",
+    "OnnxEmbedder": "onnx_embedder",
+    "ModelSource": "model_source",
+    "LabelHeads": "label_heads",
 }
 
 __all__ = [
@@ -46,8 +52,11 @@ __all__ = [
     "AsyncEmbedder",
     "BackboneSpec",
     "Embedder",
+    "ImageEmbedder",
     "ImageRejected",
     "LabelHeads",
+    "ModelSource",
+    "OnnxEmbedder",
     "Preprocessing",
     "flatten_to_rgb",
     "get_backbone_spec",

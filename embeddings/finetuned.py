@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbones import get_backbone_spec
+from .label_heads import LabelHeads
+from .networks import build_classifier
 
 FILE_FORMAT = "wardrobe-trained-model/1"
 SUPPORTED_BACKBONES = ("efficientnet_lite0",)
@@ -59,7 +61,7 @@ class EmbeddingNet(nn.Module):
             raise ValueError(
                 f"Training supports {', '.join(SUPPORTED_BACKBONES)}, not backbone {backbone!r}."
             )
-        model = get_backbone_spec(backbone).build_classifier(pretrained)
+        model = build_classifier(get_backbone_spec(backbone), pretrained)
         blocks = len(model._blocks)
         if not 0 <= unfreeze_blocks <= blocks - COLOUR_TAP_BLOCKS:
             raise ValueError(
@@ -131,40 +133,6 @@ class EmbeddingNet(nn.Module):
 
 
 @dataclass(frozen=True)
-class LabelHeads:
-    """The classifiers training learnt next to the embedding: one unit prototype per label
-    value (article type, colour, …) in the embedding space.
-
-    A vector's cosine to the prototypes, times ``scale`` and soft-maxed, is the model's belief
-    about its labels; search uses it to prefer catalog items whose own labels agree.
-    """
-
-    vocabularies: Mapping[str, Sequence[str]]
-    prototypes: Mapping[str, np.ndarray]
-    """float32 (values, dim) per label, rows of norm 1, in vocabulary order."""
-    scale: float
-
-    def probabilities(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
-        """(n, values) per label for unit ``vectors`` (n, dim); rows sum to 1."""
-        result = {}
-        for name, prototypes in self.prototypes.items():
-            logits = self.scale * (np.asarray(vectors, dtype=np.float32) @ prototypes.T)
-            logits -= logits.max(axis=1, keepdims=True)
-            weights = np.exp(logits)
-            result[name] = weights / weights.sum(axis=1, keepdims=True)
-        return result
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {f"heads.{name}": torch.from_numpy(p) for name, p in self.prototypes.items()}
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "scale": self.scale,
-            "vocabularies": {name: list(self.vocabularies[name]) for name in self.prototypes},
-        }
-
-
-@dataclass(frozen=True)
 class TrainedModelInfo:
     """What a weights file says about itself; enough to name and size the model unloaded, and
     its label heads (small), which search needs without the network."""
@@ -215,7 +183,7 @@ def save_trained(
     """Write ``net``, ``meta`` (JSON-compatible) and the label ``heads`` atomically; returns
     the file's info."""
     state = {key: value.detach().cpu() for key, value in net.state_dict().items()}
-    head_state = {} if heads is None else heads.state()
+    head_state = {} if heads is None else _head_state(heads)
     digest = state_sha256({**state, **head_state})
     full_meta = {
         **meta,
@@ -231,6 +199,10 @@ def save_trained(
     payload = {"format": FILE_FORMAT, "meta": full_meta, "state_dict": state, "heads": head_state}
     atomic_torch_save(payload, path)
     return TrainedModelInfo(path, net.backbone_name, net.dim, digest, full_meta, heads)
+
+
+def _head_state(heads: LabelHeads) -> dict[str, torch.Tensor]:
+    return {f"heads.{name}": torch.from_numpy(p) for name, p in heads.prototypes.items()}
 
 
 def _read(path: Path, *, mmap: bool) -> dict[str, Any]:

@@ -3,6 +3,8 @@ catalog, and a run from an empty directory with no settings in the environment."
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from bot.settings import Settings
 from embeddings import Embedder
 from tests.support.catalog import Product, write_catalog
 
+CACHE_SETTING = "EMBEDDING_CACHE_DIR"
+
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
@@ -20,13 +24,27 @@ def embedder() -> Embedder:
     return Embedder(batch_size=4)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_onnx_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ``EMBEDDING_CACHE_DIR`` for the session (bots and CLIs started by tests inherit
+    it): each model is exported to ONNX once, not once per test's data directory."""
+    path = tmp_path_factory.mktemp("onnx-exports")
+    previous = os.environ.get(CACHE_SETTING)
+    os.environ[CACHE_SETTING] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_SETTING, None)
+    else:
+        os.environ[CACHE_SETTING] = previous
+
+
 @pytest.fixture
 def no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run from an empty directory, with no setting in the environment, so a developer's
-    ``.env`` or shell cannot change the test."""
+    """Run from an empty directory, with no setting in the environment (but the shared ONNX
+    exports), so a developer's ``.env`` or shell cannot change the test."""
     monkeypatch.chdir(tmp_path)
     for info in Settings.model_fields.values():
-        if info.alias:
+        if info.alias and info.alias != CACHE_SETTING:
             monkeypatch.delenv(info.alias, raising=False)
 
 

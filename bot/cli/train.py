@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli.common import CliError, add_source_options, catalog_source
 from bot.settings import Settings
+from embeddings.model_source import ModelSource
 
 if TYPE_CHECKING:
     from embeddings.training.config import TrainConfig, TrainItem
@@ -158,12 +159,25 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         f"{result.cache_seconds:.0f} s caching features + {result.train_seconds:.0f} s training"
     )
     print(f"wrote {info.path}")
+    if settings.embedding_runtime == "onnx":
+        onnx = _export_onnx(ModelSource(config.backbone, trained=info.path), settings)
+        print(f"exported it for ONNX Runtime: {onnx}")
     cache = settings.data_dir / CACHE_DIR
     size = sum(path.stat().st_size for path in cache.glob("*.pt")) / 2**20
     print(f"feature cache: {cache} ({size:.0f} MB; reused by runs with the same images and view "
           "settings, safe to delete)")  # fmt: skip
     print("re-embed the catalog with it: wardrobe ingest (or /reindex in the bot)")
     return 0
+
+
+def _export_onnx(source: ModelSource, settings: Settings) -> Path:
+    """Export now, while torch is loaded anyway, so the bot's next start need not."""
+    from embeddings.onnx_export import export
+
+    try:
+        return export(source, source.export_stem(settings.model_cache_dir))
+    except ValueError as error:
+        raise CliError(str(error)) from None
 
 
 def _start_from(choice: str, config: TrainConfig) -> Path | None:

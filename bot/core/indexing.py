@@ -11,11 +11,12 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings import AsyncEmbedder, ImageRejected, load_image
+from embeddings import AsyncEmbedder
+from embeddings.serving import PreparedFiles
 from storage.catalog import Catalog, EmbeddedItem
 from storage.index_files import build_and_save_index
 from storage.models import CatalogItem
@@ -140,29 +141,43 @@ class Indexer:
         report: IngestReport,
         progress: ProgressCallback | None,
     ) -> list[EmbeddedItem]:
-        """Embed in batches; each batch is one job in the embedder's pool, so shoppers' queries
-        interleave with a running reindex instead of waiting for all of it."""
-        batch_size = self._embedder.batch_size
+        """Embed in batches, decoding and cropping the next batch while the network embeds
+        this one; each step is one job of the embedder, so shoppers' queries are served
+        between them instead of waiting for the whole reindex."""
+        size = self._embedder.batch_size
+        batches = [candidates[start : start + size] for start in range(0, len(candidates), size)]
         embedded: list[EmbeddedItem] = []
         if progress:
             progress(0, len(candidates))
-        for start in range(0, len(candidates), batch_size):
-            batch = candidates[start : start + batch_size]
-            images = await asyncio.to_thread(_load_batch, batch, report)
-            loaded = [
-                (candidate, image)
-                for candidate, image in zip(batch, images, strict=True)
-                if image is not None
-            ]
-            if loaded:
-                features = await self._embedder.features([image for _, image in loaded])
-                for (candidate, _), vector, colour in zip(
-                    loaded, features.vectors, features.colours, strict=True
-                ):
-                    embedded.append(EmbeddedItem(candidate.item, candidate.sha256, vector, colour))
-            if progress:
-                progress(min(start + batch_size, len(candidates)), len(candidates))
+        done = 0
+        upcoming: asyncio.Future[PreparedFiles] | None = None
+        try:
+            for number, batch in enumerate(batches):
+                prepared = await (upcoming or self._prepare(batch))
+                upcoming = None
+                if number + 1 < len(batches):
+                    upcoming = asyncio.ensure_future(self._prepare(batches[number + 1]))
+                for position, reason in prepared.rejected.items():
+                    report.failures.append((batch[position].item.id, f"image rejected: {reason}"))
+                if prepared.kept:
+                    features = await self._embedder.embed_prepared(prepared.prepared)
+                    for position, vector, colour in zip(
+                        prepared.kept, features.vectors, features.colours, strict=True
+                    ):
+                        candidate = batch[position]
+                        embedded.append(
+                            EmbeddedItem(candidate.item, candidate.sha256, vector, colour)
+                        )
+                done += len(batch)
+                if progress:
+                    progress(done, len(candidates))
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
         return embedded
+
+    def _prepare(self, batch: Sequence[_Candidate]) -> Awaitable[PreparedFiles]:
+        return self._embedder.prepare_files([Path(c.item.image_path) for c in batch])
 
 
 def _read_source(styles_csv: Path, images_dir: Path, report: IngestReport) -> list[_Candidate]:
@@ -179,14 +194,3 @@ def _read_source(styles_csv: Path, images_dir: Path, report: IngestReport) -> li
             continue
         candidates[row.item.id] = _Candidate(row.item, digest)  # a repeated id: last row wins
     return list(candidates.values())
-
-
-def _load_batch(batch: Sequence[_Candidate], report: IngestReport) -> list:
-    images = []
-    for candidate in batch:
-        try:
-            images.append(load_image(Path(candidate.item.image_path)))
-        except ImageRejected as error:
-            report.failures.append((candidate.item.id, f"image rejected: {error.reason}"))
-            images.append(None)
-    return images

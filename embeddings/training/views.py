@@ -1,7 +1,7 @@
 """The views training learns from, made the way the query path makes them: a catalog item's
 packshot and simulated shopper photos of it (:mod:`.phone`), and real shoppers' photos
 (:mod:`.real_photos`), each cropped to the garment as search crops (:func:`search_crop`) and
-preprocessed as :class:`~embeddings.embedder.Embedder` does, so that only the content differs
+preprocessed as search does (:mod:`embeddings.preprocess`), so that only the content differs
 from what the model sees at inference.
 """
 
@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image, ImageOps
 
-from ..embedder import Embedder
+from ..backbones import get_backbone_spec
 from ..features import view_and_colour
 from ..images import ImageRejected, load_image
+from ..preprocess import preprocess
 from . import phone
 from .config import TrainConfig, TrainingError, TrainItem
 from .real_photos import RealPhoto
@@ -94,7 +95,7 @@ class ViewDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         if self._preprocess is None:
-            self._preprocess = Embedder(self.config.backbone).preprocess
+            self._preprocess = tensor_preprocessing(self.config.backbone)
         item, crop = self.items[index], self.config.garment_crop
         packshot = _load_packshot(item)
         if self.view is None:
@@ -118,7 +119,7 @@ class RealPhotoViews(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         if self._preprocess is None:
-            self._preprocess = Embedder(self.config.backbone).preprocess
+            self._preprocess = tensor_preprocessing(self.config.backbone)
         photo = self.photos[index]
         try:
             image = load_image(photo.path)
@@ -130,3 +131,9 @@ class RealPhotoViews(torch.utils.data.Dataset):
                 image = ImageOps.mirror(image)
             image = image.crop(_random_crop_box(image.size, rng, scale=(0.7, 1.0)))
         return self._preprocess(search_crop(image) if self.config.garment_crop else image)
+
+
+def tensor_preprocessing(backbone: str) -> Callable[[Image.Image], torch.Tensor]:
+    """Search's preprocessing for ``backbone``, as a tensor for the training batches."""
+    prep = get_backbone_spec(backbone).preprocessing
+    return lambda image: torch.from_numpy(preprocess(image, prep))

@@ -20,6 +20,7 @@ from PIL import Image
 
 from tests.support.botapi import ApiCall, BotAPIEmulator
 from tests.support.catalog import Product, jpeg_bytes, photo_of, write_catalog, write_styles
+from tests.support.no_torch import torchless_pythonpath
 from tests.support.paths import REPO_ROOT
 
 ADMIN = 42
@@ -86,7 +87,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     )  # fmt: skip
     assert ingest.returncode == 0, ingest.stderr
     assert f"{len(products)} items indexed" in ingest.stdout
-    bot = BotProcess(root, env)
+    # The bot serves with ONNX Runtime: it must never import torch (ingest made the export).
+    bot = BotProcess(root, {**env, "PYTHONPATH": torchless_pythonpath(root)})
     since = emulator.mark()
     bot.start()
     try:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
 from tests.support.catalog import jpeg_bytes, photo_of, write_catalog
+from tests.support.no_torch import TORCH_IMPORTED, torchless_pythonpath
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,21 @@ def test_search_json_contract(ingested: dict, capsys: pytest.CaptureFixture) -> 
         assert "image_path" not in results[0]
     assert ids[first["results"][0]["id"]].article_type == "Dresses"
     assert ids[second["results"][0]["id"]].article_type == "Casual Shoes"
+
+
+def test_search_never_imports_torch(ingested: dict, tmp_path: Path) -> None:
+    image = tmp_path / "dress.jpg"
+    image.write_bytes(jpeg_bytes(photo_of("Dresses", "Red")))
+    env = {**os.environ, "PYTHONPATH": torchless_pythonpath(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--data-dir", str(ingested["data"]), "search",
+         "--json", str(image)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert TORCH_IMPORTED not in done.stderr
+    (record,) = (json.loads(line) for line in done.stdout.strip().splitlines())
+    assert len(record["results"]) == 5
 
 
 def test_search_reports_unreadable_images_and_continues(

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from embeddings import (
     load_backbone,
     load_image,
 )
+from embeddings.networks import build_classifier, strip_classifier
 from tests.support.paths import FASHION_DEV
 
 LITE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -103,7 +103,7 @@ def test_registry_has_the_promised_backbones() -> None:
 @pytest.mark.parametrize("name", TORCHVISION_BACKBONES)
 def test_torchvision_feature_dims_match_spec(name: str) -> None:
     spec = BACKBONES[name]
-    features = spec.strip_classifier(spec.build_classifier(False)).eval()
+    features = strip_classifier(spec, build_classifier(spec, False)).eval()
     with torch.inference_mode():
         out = features(torch.zeros(2, 3, 64, 64))
     assert out.shape == (2, spec.dim)
@@ -113,7 +113,7 @@ def test_torchvision_feature_dims_match_spec(name: str) -> None:
 def test_larger_lite_backbones_load_their_packaged_imagenet_weights(name: str) -> None:
     spec = BACKBONES[name]
     size = spec.preprocessing.crop
-    features = spec.strip_classifier(spec.build_classifier(True)).eval()
+    features = strip_classifier(spec, build_classifier(spec, True)).eval()
     with torch.inference_mode():
         out = features(torch.zeros(1, 3, size, size))
     assert out.shape == (1, spec.dim)
@@ -123,11 +123,32 @@ def test_larger_lite_backbones_load_their_packaged_imagenet_weights(name: str) -
 @pytest.mark.parametrize("name", TORCHVISION_BACKBONES)
 def test_preprocess_matches_torchvision_transforms(name: str) -> None:
     weights = torchvision.models.get_model_weights(name).DEFAULT
-    image = garment((200, 20, 30), size=(300, 500))
-    ours = Embedder(name).preprocess(image)  # no model is loaded for this
-    theirs = weights.transforms()(image)
-    assert ours.shape == theirs.shape == (3, 224, 224)
-    assert torch.equal(ours, theirs)
+    spec = BACKBONES[name].preprocessing
+    transform = weights.transforms()
+    assert (spec.resize, spec.crop) == (*transform.resize_size, *transform.crop_size)
+    assert spec.interpolation == transform.interpolation.value
+    for size in ((300, 500), (500, 300), (61, 80), (232, 232)):
+        image = garment((200, 20, 30), size=size)
+        ours = Embedder(name).preprocess(image)  # no model is loaded for this
+        theirs = transform(image).numpy()
+        assert ours.shape == theirs.shape == (3, 224, 224)
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", LITE_BACKBONES)
+def test_lite_preprocess_matches_torchvision_steps(name: str) -> None:
+    """Pillow + numpy preprocessing (what serving uses) equals torchvision's functional steps
+    on PIL images, which training and the earlier torch-only code used."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    prep = BACKBONES[name].preprocessing
+    for size in ((60, 80), (480, 640), (640, 480), (1000, 333)):
+        image = garment((20, 160, 90), size=size)
+        resized = TF.resize(image, [prep.resize], InterpolationMode(prep.interpolation))
+        tensor = TF.pil_to_tensor(TF.center_crop(resized, [prep.crop])).float() / 255
+        theirs = TF.normalize(tensor, list(prep.mean), list(prep.std)).numpy()
+        np.testing.assert_allclose(Embedder(name).preprocess(image), theirs, atol=1e-6)
 
 
 @pytest.mark.parametrize(("name", "size"), list(zip(LITE_BACKBONES, (224, 240, 260), strict=True)))
@@ -137,14 +158,14 @@ def test_lite_preprocessing_is_inception_style_at_the_models_own_size(name: str,
     white = embedder.preprocess(Image.new("RGB", (300, 200), "white"))
     black = embedder.preprocess(Image.new("RGB", (300, 200), "black"))
     assert white.shape == (3, size, size)
-    assert torch.allclose(white, torch.full_like(white, (255 - 127) / 128))
-    assert torch.allclose(black, torch.full_like(black, -127 / 128))
+    np.testing.assert_allclose(white, (255 - 127) / 128, rtol=1e-6)
+    np.testing.assert_allclose(black, -127 / 128, rtol=1e-6)
 
 
 def test_preprocess_flattens_transparency_onto_white(embedder: Embedder) -> None:
     transparent = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
     white = Image.new("RGB", (50, 50), "white")
-    assert torch.equal(embedder.preprocess(transparent), embedder.preprocess(white))
+    assert np.array_equal(embedder.preprocess(transparent), embedder.preprocess(white))
 
 
 # --- default backbone ------------------------------------------------------------------------
@@ -312,7 +333,7 @@ def test_load_is_lazy_and_happens_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class ThreadRecordingEmbedder(Embedder):
-    """Shares the loaded model of ``source`` and remembers which thread ran ``embed``."""
+    """Shares the loaded model of ``source`` and remembers which thread ran the network."""
 
     def __init__(self, source: Embedder) -> None:
         super().__init__(source.spec.name)
@@ -320,9 +341,9 @@ class ThreadRecordingEmbedder(Embedder):
         self._model = source._model
         self.threads: list[int] = []
 
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:
         self.threads.append(threading.get_ident())
-        return super().embed(images)
+        return super().embed_inputs(inputs)
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -37,6 +37,7 @@ from embeddings.training.objective import (
 )
 from embeddings.training.run import train
 from embeddings.training.splits import is_held_out
+from embeddings.training.views import tensor_preprocessing
 from tests.support.catalog import garment_image, write_catalog, write_real_photos
 
 TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)
@@ -137,6 +138,24 @@ def test_label_heads_travel_with_the_weights_and_are_hashed(trained: dict, tmp_p
         load_trained(tampered)
 
 
+def test_train_exports_the_model_for_onnx_runtime(
+    trained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bot had to export the model itself")
+
+    monkeypatch.setattr("embeddings.onnx_embedder.subprocess.run", no_export)
+    path = trained["data"] / TRAINED_MODEL_FILE
+    served = make_embedder(Settings(WARDROBE_DATA_DIR=trained["data"]))
+    try:
+        assert served.embedder.model_name == read_trained_info(path).model_name
+        images = [garment_image("Dresses", "Red"), garment_image("Trousers", "Blue")]
+        ours, theirs = served.embedder.embed(images), Embedder(trained=path).embed(images)
+        assert np.sum(ours * theirs, axis=1).min() >= 0.9999
+    finally:
+        served.close()
+
+
 def test_settings_pick_up_the_trained_model(trained: dict, tmp_path: Path) -> None:
     data = trained["data"]
     auto = Settings(WARDROBE_DATA_DIR=data)
@@ -175,7 +194,7 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
     net = EmbeddingNet(
         "efficientnet_lite0", unfreeze_blocks=1, dim=32, colour_tap=True, pretrained=True
     )
-    preprocess = Embedder().preprocess
+    preprocess = tensor_preprocessing("efficientnet_lite0")
     batch = torch.stack([preprocess(Image.open(item.image_path)) for item in items])
     with torch.inference_mode():
         features, tap = net.frozen_features(batch)
