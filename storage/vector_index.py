@@ -3,11 +3,20 @@ searched exactly while small, through its HNSW graph when big."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
+
+# usearch's wheel links libstdc++ statically, and some of its symbols (locale facets) are
+# process-wide: importing onnxruntime *after* usearch crashes the process (SIGSEGV in
+# onnxruntime's import, usearch 2.26.6 with onnxruntime 1.32). Loaded the other way round,
+# both work; the bot serves with onnxruntime, so it is loaded first wherever it is installed.
+with contextlib.suppress(ImportError):
+    import onnxruntime  # noqa: F401
+
 from usearch.index import Index
 
 # Build/search quality knobs: higher than usearch's defaults because catalogs are small

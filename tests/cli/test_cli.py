@@ -137,3 +137,21 @@ def test_a_catalog_from_a_newer_version_is_a_one_line_error(
     assert main(["--data-dir", str(data), "stats"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("wardrobe: error:") and "newer version" in err and "\n" not in err
+
+
+def test_bench_measures_each_runtime_in_its_own_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_catalog(tmp_path / "catalog")
+    catalog = tmp_path / "catalog"
+    code = main(["--data-dir", str(tmp_path / "data"), "bench", "--styles",
+                 str(catalog / "styles.csv"), "--images", str(catalog / "images"),
+                 "--queries", "3", "--runtimes", "onnx"])  # fmt: skip
+    table = capsys.readouterr().out
+    assert code == 0
+    rows = dict(line.strip("|").split("|")[:2] for line in table.splitlines() if "|" in line)
+    rows = {name.strip(): value.strip() for name, value in rows.items()}
+    assert rows["torch imported"] == "no"
+    assert rows["catalog items indexed"].startswith("24 ")
+    assert float(rows["query p50 (ms)"]) > 0 and float(rows["ingest items/s"]) > 0
+    assert not (tmp_path / "data" / "catalog.sqlite3").exists(), "a scratch catalog only"

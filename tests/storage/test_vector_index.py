@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from storage.vector_index import VectorIndex
+from tests.support.paths import REPO_ROOT
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -32,3 +36,13 @@ def test_search_skips_excluded_keys_and_knows_its_vectors() -> None:
     found = index.search(vectors[3], 5, exclude={3})
     assert len(found) == 5 and 3 not in {key for key, _ in found}
     assert np.allclose(index.get(3), vectors[3], atol=1e-6) and index.get(99) is None
+
+
+def test_onnxruntime_imports_after_the_index_module() -> None:
+    """usearch before onnxruntime crashed the process on import (SIGSEGV): the index module
+    makes the order safe for every process that serves."""
+    code = "import storage.vector_index, onnxruntime, usearch.index; print('ok')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
