@@ -49,11 +49,13 @@ def configure(settings: Settings, configuration: Configuration, data_dir: Path) 
     A name starting with ``baseline`` starts from :data:`BASELINE` (so ``baseline+crop`` can
     show what one feature adds), any other from ``settings``. Settings resolved relative to
     the data directory (trained weights found there) are pinned first, so moving to the
-    scratch directory doesn't silently drop them.
+    scratch directory doesn't silently drop them; so is the folder of ONNX exports, so that a
+    model is not exported again for every scratch directory.
     """
     values = settings.model_dump()
     trained = settings.trained_model_path()
     values["embedding_trained"] = str(trained) if trained is not None else "none"
+    values["embedding_cache_dir"] = settings.model_cache_dir
     base = BASELINE if configuration.name.startswith("baseline") else {}
     values.update({key: value for key, value in base.items() if key in values})
     values.update(configuration.overrides)

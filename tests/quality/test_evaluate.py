@@ -117,6 +117,7 @@ def test_configure_baseline_current_and_overrides(tmp_path: Path) -> None:
     current = configure(settings, Configuration("current"), scratch)
     assert current.embedding_weights == weights
     assert current.data_dir == scratch
+    assert current.model_cache_dir == settings.model_cache_dir != scratch / "models"
 
     baseline = configure(settings, Configuration("baseline"), scratch)
     assert baseline.embedding_weights is None
