@@ -63,11 +63,11 @@ class ModelSource:
         file = self.weights_file
         kind = "trained" if self.trained else "weights" if self.weights else "imagenet"
         digest = hashlib.sha256(f"{EXPORT_FORMAT}|{self.backbone}|{kind}|".encode())
-        digest.update(_file_sha256(file).encode() if file else b"torchvision-default")
+        digest.update(file_sha256(file).encode() if file else b"torchvision-default")
         return cache_dir / f"{self.backbone}-{digest.hexdigest()[:16]}"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .backbones import get_backbone_spec
 from .label_heads import LabelHeads
-from .model_source import ModelSource
+from .model_source import ModelSource, file_sha256
 from .serving import ImageEmbedder, limit_blas_threads
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,33 @@ class ExportedModel:
 
 
 def exported_model(source: ModelSource, cache_dir: Path) -> ExportedModel:
-    """The export of ``source`` in ``cache_dir``, made now (in a child process) if missing."""
+    """The export of ``source`` in ``cache_dir``, made now (in a child process) if it is
+    missing or damaged (its JSON file holds the ``.onnx`` file's hash)."""
     stem = source.export_stem(cache_dir)
+    meta = _read_export(stem)
+    if meta is None:
+        _export_in_child(source, stem)
+        meta = _read_export(stem)
+        if meta is None:
+            raise ValueError(f"The ONNX export {stem}.onnx cannot be read back.")
+    source.check_trained_from(meta["backbone"])
+    onnx = stem.with_suffix(".onnx")
+    return ExportedModel(onnx, meta["model_name"], int(meta["dim"]), _heads(meta), meta)
+
+
+def _read_export(stem: Path) -> dict[str, Any] | None:
     onnx, info = stem.with_suffix(".onnx"), stem.with_suffix(".json")
     if not (onnx.is_file() and info.is_file()):
-        _export_in_child(source, stem)
-    meta = json.loads(info.read_text(encoding="utf-8"))
-    source.check_trained_from(meta["backbone"])
-    return ExportedModel(onnx, meta["model_name"], int(meta["dim"]), _heads(meta), meta)
+        return None
+    try:
+        meta = json.loads(info.read_text(encoding="utf-8"))
+        if meta.get("onnx_sha256") == file_sha256(onnx):
+            return meta
+    except (OSError, ValueError) as error:
+        log.warning("ONNX export %s unreadable (%s): exporting it again", onnx, error)
+        return None
+    log.warning("ONNX export %s does not match its hash: exporting it again", onnx)
+    return None
 
 
 def write_model_info(stem: Path, meta: dict[str, Any], heads: LabelHeads | None) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 from .backbones import get_backbone_spec
 from .finetuned import load_trained
 from .label_heads import LabelHeads
-from .model_source import EXPORT_FORMAT, ModelSource
+from .model_source import EXPORT_FORMAT, ModelSource, file_sha256
 from .networks import load_backbone
 from .onnx_embedder import INPUT_NAME, OUTPUT_NAME, write_model_info
 
@@ -75,7 +75,8 @@ def export(source: ModelSource, stem: Path) -> Path:
         os.replace(tmp, onnx_path)
     finally:
         tmp.unlink(missing_ok=True)
-    write_model_info(stem, {**meta, "parity_cosine": cosine}, heads)
+    meta.update(parity_cosine=cosine, onnx_sha256=file_sha256(onnx_path))
+    write_model_info(stem, meta, heads)
     return onnx_path
 
 

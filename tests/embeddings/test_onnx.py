@@ -99,6 +99,24 @@ def test_export_is_named_by_the_weights_and_made_once(
     assert float(first.embed([image])[0] @ changed.embed([image])[0]) < 0.9999
 
 
+def test_a_damaged_export_is_made_again(shared_onnx_exports: Path, tmp_path: Path) -> None:
+    source = ModelSource("efficientnet_lite0")
+    good = OnnxEmbedder(source, shared_onnx_exports)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for path in (good.exported.onnx, good.exported.onnx.with_suffix(".json")):
+        (cache / path.name).write_bytes(path.read_bytes())
+    damaged = cache / good.exported.onnx.name
+    size = damaged.stat().st_size
+    damaged.write_bytes(damaged.read_bytes()[: size // 2])
+
+    again = OnnxEmbedder(source, cache)
+
+    assert again.exported.onnx == damaged and damaged.stat().st_size > size // 2
+    image = garment_image("Dresses", "Green")
+    assert float(again.embed([image])[0] @ good.embed([image])[0]) > 0.9999
+
+
 def test_a_broken_model_file_is_one_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "trained-model.pt"
     broken.write_bytes(b"not a model")
