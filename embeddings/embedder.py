@@ -32,6 +32,8 @@ class Embedder(ImageEmbedder):
     :meth:`embed` call, so a bot can start polling while it warms up.
     """
 
+    runtime = "torch"
+
     def __init__(
         self,
         backbone: str = DEFAULT_BACKBONE,

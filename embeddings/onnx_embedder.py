@@ -97,6 +97,8 @@ class OnnxEmbedder(ImageEmbedder):
     :meth:`load` / :meth:`embed`.
     """
 
+    runtime = "onnx"
+
     def __init__(
         self,
         source: ModelSource,

@@ -79,6 +79,8 @@ class ImageEmbedder(ABC):
     label_heads: LabelHeads | None
     """A trained model's label classifiers (search ranks by them); None otherwise."""
     batch_size: int
+    runtime: str
+    """What runs the network: ``onnx`` or ``torch`` (EMBEDDING_RUNTIME's values)."""
 
     @property
     @abstractmethod
@@ -189,6 +191,10 @@ class AsyncEmbedder:
     @property
     def batch_size(self) -> int:
         return self.embedder.batch_size
+
+    @property
+    def runtime(self) -> str:
+        return self.embedder.runtime
 
     async def load(self) -> None:
         """Load the model in the worker, e.g. at bot start-up, so the first user doesn't wait."""

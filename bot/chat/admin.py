@@ -134,7 +134,7 @@ async def stats(update: Update, context: ChatContext) -> None:
             [
                 f"Catalog: {summary.items} items",
                 f"Index: {summary.index_vectors} vectors{reindexing}",
-                f"Model: {summary.model} ({summary.dim}-d)",
+                f"Model: {summary.model} ({summary.dim}-d, {summary.runtime})",
                 f"Uptime: {replies.duration(summary.uptime_seconds)}",
                 f"Queries served: {summary.queries_served}",
             ]

@@ -180,6 +180,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"index vectors:  {summary.index_vectors}")
         print(f"catalog model:  {summary.catalog_model or '-'}")
         print(f"bot model:      {summary.model}")
+        print(f"runtime:        {summary.runtime}")
         print(f"queries served: {summary.queries_served}")
 
     asyncio.run(report())

@@ -65,6 +65,8 @@ class RecommenderStats:
     """The model the stored vectors were made with (None before the first ingest)."""
     model: str
     """The model this process embeds with."""
+    runtime: str
+    """What runs it: ``onnx`` or ``torch``."""
     dim: int
     queries_served: int
     uptime_seconds: float
@@ -128,6 +130,7 @@ class Recommender:
             index_vectors=len(self._index),
             catalog_model=await self.catalog.get_meta("model"),
             model=self.embedder.model_name,
+            runtime=self.embedder.runtime,
             dim=self.embedder.dim,
             queries_served=int(await self.catalog.get_meta("queries_served") or 0),
             uptime_seconds=time.time() - self._started_at,

@@ -293,6 +293,7 @@ def test_admin_reindex_swaps_in_the_new_catalog_while_serving(world: dict) -> No
     emulator.user_sends_text(ADMIN, "/stats")
     stats = _reply_text(emulator, ADMIN, since)
     assert f"Catalog: {len(kept)} items" in stats and f"Index: {len(kept)} vectors" in stats
+    assert "-d, onnx)" in stats
 
 
 def test_more_like_this_survives_a_restart(world: dict) -> None:

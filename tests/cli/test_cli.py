@@ -124,6 +124,7 @@ def test_stats_reports_the_ingested_catalog(ingested: dict, capsys: pytest.Captu
     assert f"catalog items:  {count}" in out and f"index vectors:  {count}" in out
     models = dict(line.split(":", 1) for line in out.splitlines() if "model:" in line)
     assert models["catalog model"].strip() == models["bot model"].strip() != "-"
+    assert "runtime:        onnx" in out
 
 
 def test_a_catalog_from_a_newer_version_is_a_one_line_error(
