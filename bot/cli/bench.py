@@ -1,7 +1,8 @@
 """``wardrobe bench``: ingest speed, single-query latency, memory and catalog P@5 in one run.
 
 It works in a scratch data directory so the shop's real catalog is never touched. Results are
-printed as a Markdown table to paste into docs/BENCHMARKS.md.
+printed as a Markdown table to paste into docs/BENCHMARKS.md. ``--synthetic N`` measures the
+vector index alone at a catalog size no image folder has (:mod:`.bench_synthetic`).
 """
 
 from __future__ import annotations
@@ -18,19 +19,42 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bot.cli.common import CliError
 from bot.settings import Settings
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="measure ingest speed, query latency, P@5")
-    bench.add_argument("--styles", type=Path, required=True, help="styles.csv of the catalog")
-    bench.add_argument("--images", type=Path, required=True, help="its image folder")
-    bench.add_argument("--queries", type=int, default=200, help="timed queries (default 200)")
+    bench.add_argument("--styles", type=Path, help="styles.csv of the catalog")
+    bench.add_argument("--images", type=Path, help="its image folder")
+    bench.add_argument(
+        "--queries", type=int, help="timed queries (default 200; 1000 with --synthetic)"
+    )
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="N",
+        help="instead of a catalog: index N synthetic vectors and measure the index alone",
+    )
+    bench.add_argument(
+        "--dim", type=int, help="with --synthetic: vector dimension (default: the model's)"
+    )
+    bench.add_argument(
+        "--dtypes",
+        default="f32,f16",
+        help="with --synthetic: scalar types to compare, of f32,f16,i8 (default f32,f16)",
+    )
     bench.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.synthetic is not None:
+        from bot.cli.bench_synthetic import run_synthetic
+
+        return run_synthetic(args, settings)
+    if args.styles is None or args.images is None:
+        raise CliError("give --styles and --images, or --synthetic N")
     with tempfile.TemporaryDirectory(prefix="wardrobe-bench-") as scratch:
         bench_settings = settings.model_copy(update={"data_dir": Path(scratch)})
         rows = asyncio.run(_measure(bench_settings, args))
@@ -50,7 +74,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> list[tuple[s
         report = await recommender.ingest(args.styles, args.images)
         stored = await recommender.catalog.all_items()
         sample = random.Random(args.seed).sample(
-            sorted(stored.values(), key=lambda s: s.key), min(args.queries, len(stored))
+            sorted(stored.values(), key=lambda s: s.key), min(args.queries or 200, len(stored))
         )
         end_to_end, index_only = [], []
         for entry in sample:
