@@ -21,6 +21,8 @@ from storage.migrations import migrate
 from storage.models import CatalogItem, SearchSession, StoredItem
 
 _ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
+_KEYS_PER_QUERY = 10_000
+"""Keys bound in one ``IN (...)`` query, under SQLite's 32,766 parameters per statement."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,13 @@ class Catalog:
         remove_ids: Iterable[str] = (),
         meta: dict[str, str] | None = None,
         clear_vectors: bool = False,
-    ) -> None:
+    ) -> list[int]:
         """Apply one ingest in a single transaction: either all of it lands or none of it.
 
         ``embedded`` items get new vectors, ``metadata_only`` items keep their vector (their
         image did not change), ``remove_ids`` are deleted, ``clear_vectors`` first drops every
-        stored vector (the model changed, so old vectors are meaningless).
+        stored vector (the model changed, so old vectors are meaningless). Returns the keys
+        of the ``embedded`` items, in order: what an index update has to (re)insert.
         """
         now = time.time()
         columns = ", ".join(_ITEM_COLUMNS)
@@ -147,13 +150,14 @@ class Catalog:
         async with self._write_lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                await self._apply(
+                keys = await self._apply(
                     upsert, now, embedded, metadata_only, remove_ids, meta, clear_vectors
                 )
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+        return keys
 
     async def _apply(
         self,
@@ -164,21 +168,24 @@ class Catalog:
         remove_ids: Iterable[str],
         meta: dict[str, str] | None,
         clear_vectors: bool,
-    ) -> None:
+    ) -> list[int]:
         if clear_vectors:
             await self._db.execute("DELETE FROM embeddings")
         for item_id in remove_ids:
             await self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
         for item in metadata_only:
             await self._upsert(upsert, item, None, now)
+        keys = []
         for entry in embedded:
             key = await self._upsert(upsert, entry.item, entry.image_sha256, now)
             await self._db.execute(
                 "INSERT OR REPLACE INTO embeddings (item_key, vector, colour) VALUES (?, ?, ?)",
                 (key, _blob(entry.vector), None if entry.colour is None else _blob(entry.colour)),
             )
+            keys.append(key)
         for name, value in (meta or {}).items():
             await self._set_meta(name, value)
+        return keys
 
     async def _upsert(self, upsert: str, item: CatalogItem, sha: str | None, now: float) -> int:
         async with self._db.execute(upsert, (*astuple(item), sha, now)) as cursor:
@@ -191,11 +198,24 @@ class Catalog:
             "SELECT item_key, vector FROM embeddings ORDER BY item_key"
         ) as cursor:
             rows = await cursor.fetchall()
-        keys = np.fromiter((row[0] for row in rows), dtype=np.uint64, count=len(rows))
-        vectors = np.zeros((len(rows), dim), dtype=np.float32)
-        for i, row in enumerate(rows):
-            vectors[i] = np.frombuffer(row[1], dtype=np.float32)
-        return keys, vectors
+        return _keys_and_vectors(rows, dim)
+
+    async def vectors_of(self, keys: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stored (key, vector) pairs of those ``keys`` that have one, read by key: an index
+        update reads what changed, not the catalog."""
+        rows: list[aiosqlite.Row] = []
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            rows += await self._rows_for_keys(
+                "SELECT item_key, vector FROM embeddings WHERE item_key IN ({keys})",
+                keys[start : start + _KEYS_PER_QUERY],
+            )
+        return _keys_and_vectors(rows, dim)
+
+    async def count_vectors(self) -> int:
+        """How many items have a vector: the size an index of this catalog must have."""
+        async with self._db.execute("SELECT COUNT(*) FROM embeddings") as cursor:
+            (count,) = await cursor.fetchone()
+        return int(count)
 
     async def get_colours(self, keys: Sequence[int]) -> dict[int, np.ndarray | None]:
         """Colour descriptors of those ``keys`` that have an embedding (None: not stored yet).
@@ -291,6 +311,14 @@ class Catalog:
 
 def _blob(array: np.ndarray) -> bytes:
     return np.asarray(array, dtype=np.float32).tobytes()
+
+
+def _keys_and_vectors(rows: Sequence[aiosqlite.Row], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.fromiter((row[0] for row in rows), dtype=np.uint64, count=len(rows))
+    vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, row in enumerate(rows):
+        vectors[i] = np.frombuffer(row[1], dtype=np.float32)
+    return keys, vectors
 
 
 def _vector(blob: bytes | None) -> np.ndarray | None:

@@ -4,7 +4,8 @@ each embedding runtime in the same run (ONNX Runtime against torch, as a ratio).
 Every runtime is measured in a child process of its own (``--one-runtime``), so that one's
 imports and memory never count against the other, in a scratch data directory so the shop's
 real catalog is never touched. Results are printed as a Markdown table to paste into
-docs/BENCHMARKS.md.
+docs/BENCHMARKS.md. ``--synthetic N`` measures the vector index alone at a catalog size no
+image folder has (:mod:`.bench_synthetic`).
 """
 
 from __future__ import annotations
@@ -46,18 +47,39 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         "--photos", type=Path, help="query photos (any folder of images, e.g. real phone photos; "
         "default: the catalog's own images), each sent as a 480x640 JPEG"
     )  # fmt: skip
-    bench.add_argument("--queries", type=int, default=200, help="timed queries (default 200)")
+    bench.add_argument(
+        "--queries", type=int, help="timed queries (default 200; 1000 with --synthetic)"
+    )
     bench.add_argument(
         "--runtimes", default=",".join(RUNTIMES), help="comma-separated (default onnx,torch)"
     )
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--one-runtime", choices=RUNTIMES, help=argparse.SUPPRESS)
+    bench.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="N",
+        help="instead of a catalog: index N synthetic vectors and measure the index alone",
+    )
+    bench.add_argument(
+        "--dim", type=int, help="with --synthetic: vector dimension (default: the model's)"
+    )
+    bench.add_argument(
+        "--dtypes",
+        default="f32,f16",
+        help="with --synthetic: scalar types to compare, of f32,f16,i8 (default f32,f16)",
+    )
     bench.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.synthetic is not None:
+        from bot.cli.bench_synthetic import run_synthetic
+
+        return run_synthetic(args, settings)
     if args.styles is None or args.images is None:
-        raise CliError("give --styles and --images (the catalog to measure)")
+        raise CliError("give --styles and --images, or --synthetic N")
+    args.queries = args.queries or 200
     if args.one_runtime:
         return _measure_one(args, settings)
     runtimes = [name.strip() for name in args.runtimes.split(",") if name.strip()]

@@ -1,4 +1,4 @@
-"""Catalog ingestion: read a catalog source, embed what changed, write SQLite, build a new index.
+"""Catalog ingestion: read a catalog source, embed what changed, write SQLite, make a new index.
 
 Used by ``wardrobe ingest`` and by the bot's ``/reindex``. The new index is built beside the
 one being served and only handed back at the end, so callers can swap it in atomically; where
@@ -18,7 +18,7 @@ from pathlib import Path
 from embeddings import AsyncEmbedder
 from embeddings.serving import PreparedFiles
 from storage.catalog import Catalog, EmbeddedItem
-from storage.index_files import build_and_save_index
+from storage.index_files import build_and_save_index, update_and_save_index
 from storage.models import CatalogItem
 from storage.source import read_styles
 from storage.vector_index import VectorIndex
@@ -117,14 +117,24 @@ class Indexer:
             if prune:
                 remove |= {item_id for item_id in states if item_id not in listed}
             version = int(await self._catalog.get_meta("vectors_version") or 0) + 1
-            await self._catalog.write_items(
+            written = await self._catalog.write_items(
                 embedded,
                 metadata_only=[candidate.item for candidate in unchanged],
                 remove_ids=sorted(remove),
                 clear_vectors=model_changed,
                 meta={"model": model, "dim": str(dim), "vectors_version": str(version)},
             )
-            index = await build_and_save_index(self._catalog, self._data_dir, version, dim)
+            if model_changed:
+                index = await build_and_save_index(self._catalog, self._data_dir, version, dim)
+            else:
+                index = await update_and_save_index(
+                    self._catalog,
+                    self._data_dir,
+                    version,
+                    dim,
+                    changed=written,
+                    removed=[states[item_id].key for item_id in remove],
+                )
 
             report.embedded = len(embedded)
             report.unchanged = len(unchanged)

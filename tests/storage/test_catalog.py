@@ -194,3 +194,18 @@ def test_read_styles_rejects_missing_files(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("name,colour\nx,y\n")
     with pytest.raises(CatalogSourceError):
         list(read_styles(tmp_path / "bad.csv", tmp_path))
+
+
+async def test_written_keys_come_back_and_their_vectors_are_read_by_key(catalog: Catalog) -> None:
+    vectors = _unit(np.random.default_rng(4).normal(size=(5, 4)))
+    keys = await catalog.write_items(
+        [EmbeddedItem(_item(str(i)), f"sha{i}", vectors[i]) for i in range(5)]
+    )
+    assert len(set(keys)) == 5 and await catalog.count_vectors() == 5
+    again = await catalog.write_items([EmbeddedItem(_item("3"), "new", vectors[0])])
+    assert again == [keys[3]]  # a re-embedded item keeps its key
+    found, stored = await catalog.vectors_of([keys[3], keys[1], 999], 4)
+    assert dict(zip(found.tolist(), map(tuple, stored), strict=True)) == {
+        keys[3]: tuple(vectors[0]),
+        keys[1]: tuple(vectors[1]),
+    }
