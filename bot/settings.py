@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.ranking import RankingConfig
-from embeddings.shipped import shipped_model
+from embeddings.weights import shipped_model
 
 
 class ConfigurationError(RuntimeError):

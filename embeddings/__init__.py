@@ -23,11 +23,10 @@ if TYPE_CHECKING:
         get_backbone_spec,
     )
     from .embedder import Embedder
-    from .label_heads import LabelHeads
-    from .model_source import ModelSource
     from .networks import load_backbone
-    from .onnx_embedder import OnnxEmbedder
-    from .serving import AsyncEmbedder, ImageEmbedder
+    from .onnx_runtime.embedder import OnnxEmbedder
+    from .serving import AsyncEmbedder, ImageEmbedder, LabelHeads
+    from .weights import ModelSource
 
 _LAZY_MODULES = {
     "BACKBONES": "backbones",
@@ -39,9 +38,9 @@ _LAZY_MODULES = {
     "AsyncEmbedder": "serving",
     "ImageEmbedder": "serving",
     "Embedder": "embedder",
-    "OnnxEmbedder": "onnx_embedder",
-    "ModelSource": "model_source",
-    "LabelHeads": "label_heads",
+    "OnnxEmbedder": "onnx_runtime.embedder",
+    "ModelSource": "weights",
+    "LabelHeads": "serving",
 }
 
 __all__ = [

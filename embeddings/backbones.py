@@ -1,16 +1,23 @@
 """Registry of CNN backbones: each :class:`BackboneSpec` knows its output dimension, the exact
 preprocessing its weights were trained with and where its ImageNet weights come from.
 
-Free of torch on purpose: serving with ONNX Runtime needs the specs but never the networks,
-which :mod:`.networks` builds.
+Free of torch on purpose: serving with ONNX Runtime needs the specs and the preprocessing
+(:func:`preprocess`, Pillow and numpy) but never the networks, which :mod:`.networks` builds.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from .images import flatten_to_rgb
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
@@ -174,3 +181,47 @@ def check_weights_path(weights: str | Path) -> Path:
     if not path.is_file():
         raise ValueError(f"Weights file {str(path)!r} does not exist or is not a file.")
     return path
+
+
+# --- preprocessing, with Pillow and numpy ----------------------------------------------------
+# Step for step torchvision's eval transform on a PIL image (Resize(resize) of the shorter
+# side, CenterCrop(crop), ToTensor, Normalize): a test holds the two equal.
+
+_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def preprocess(image: Image.Image, prep: Preprocessing) -> np.ndarray:
+    """(3, crop, crop) float32, channels first."""
+    if image.mode != "RGB":
+        image = flatten_to_rgb(image)
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = prep.resize, int(prep.resize * long / short)
+    size = (new_short, new_long) if width <= height else (new_long, new_short)
+    if size != image.size:
+        image = image.resize(size, _RESAMPLING[prep.interpolation])
+    width, height = size
+    top = round((height - prep.crop) / 2.0)
+    left = round((width - prep.crop) / 2.0)
+    image = image.crop((left, top, left + prep.crop, top + prep.crop))
+    # (x / 255 - mean) / std as one multiply and one subtract, channels first.
+    scale, offset = _affine(prep)
+    pixels = np.asarray(image).transpose(2, 0, 1)
+    out = np.multiply(pixels, scale, dtype=np.float32)
+    out -= offset
+    return out
+
+
+@functools.cache
+def _affine(prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    std = np.asarray(prep.std, dtype=np.float64)
+    scale = (1 / (255 * std)).astype(np.float32).reshape(3, 1, 1)
+    offset = (np.asarray(prep.mean) / std).astype(np.float32).reshape(3, 1, 1)
+    return scale, offset
+
+
+def batch(images: Sequence[Image.Image], prep: Preprocessing) -> np.ndarray:
+    """(n, 3, crop, crop) float32."""
+    if not images:
+        return np.empty((0, 3, prep.crop, prep.crop), dtype=np.float32)
+    return np.stack([preprocess(image, prep) for image in images])

@@ -12,9 +12,9 @@ from torch import nn
 
 from .backbones import DEFAULT_BACKBONE, get_backbone_spec
 from .finetuned import TrainedModelInfo, load_trained, read_trained_info
-from .model_source import ModelSource
 from .networks import load_backbone
 from .serving import ImageEmbedder, limit_blas_threads
+from .weights import ModelSource
 
 
 def resolve_device(device: str) -> torch.device:

@@ -27,8 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbones import get_backbone_spec
-from .label_heads import LabelHeads
 from .networks import build_classifier
+from .serving import LabelHeads
 
 FILE_FORMAT = "wardrobe-trained-model/1"
 SUPPORTED_BACKBONES = ("efficientnet_lite0",)

@@ -1,5 +1,6 @@
-"""What search needs from a model, whichever runtime runs it (:class:`ImageEmbedder`), and
-how the asyncio bot drives one without blocking (:class:`AsyncEmbedder`).
+"""What search needs from a model, whichever runtime runs it (:class:`ImageEmbedder`, with a
+trained model's :class:`LabelHeads`), and how the asyncio bot drives one without blocking
+(:class:`AsyncEmbedder`).
 
 Free of torch: the ONNX Runtime embedder serves through these classes in a process that never
 imports it.
@@ -13,22 +14,20 @@ import os
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from .backbones import BackboneSpec
+from .backbones import BackboneSpec, batch, preprocess
 from .colour import DIM as COLOUR_DIM
 from .features import Features, view_and_colour
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, load_image
-from .label_heads import LabelHeads
-from .preprocess import batch, preprocess
 
 _T = TypeVar("_T")
 
@@ -63,6 +62,37 @@ def limit_blas_threads() -> None:
     product and take the cores from the network's next run: search ranking a pool with numpy
     between two queries made a query take 101 ms, not 36 (torch runtime)."""
     threadpool_limits(1, user_api="blas")
+
+
+@dataclass(frozen=True)
+class LabelHeads:
+    """The classifiers training learnt next to the embedding: one unit prototype per label
+    value (article type, colour, …) in the embedding space.
+
+    A vector's cosine to the prototypes, times ``scale`` and soft-maxed, is the model's belief
+    about its labels; search uses it to prefer catalog items whose own labels agree.
+    """
+
+    vocabularies: Mapping[str, Sequence[str]]
+    prototypes: Mapping[str, np.ndarray]
+    """float32 (values, dim) per label, rows of norm 1, in vocabulary order."""
+    scale: float
+
+    def probabilities(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """(n, values) per label for unit ``vectors`` (n, dim); rows sum to 1."""
+        result = {}
+        for name, prototypes in self.prototypes.items():
+            logits = self.scale * (np.asarray(vectors, dtype=np.float32) @ prototypes.T)
+            logits -= logits.max(axis=1, keepdims=True)
+            weights = np.exp(logits)
+            result[name] = weights / weights.sum(axis=1, keepdims=True)
+        return result
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "vocabularies": {name: list(self.vocabularies[name]) for name in self.prototypes},
+        }
 
 
 class ImageEmbedder(ABC):

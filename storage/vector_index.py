@@ -18,10 +18,14 @@ import numpy as np
 # process-wide: importing onnxruntime *after* usearch crashes the process (SIGSEGV in
 # onnxruntime's import, usearch 2.26.6 with onnxruntime 1.32). Loaded the other way round,
 # both work; the bot serves with onnxruntime, so it is loaded first wherever it is installed.
+# Import usearch through this module only (isort would put a direct import first).
 with contextlib.suppress(ImportError):
     import onnxruntime  # noqa: F401
 
+import usearch
 from usearch.index import Index
+
+USEARCH_VERSION: str = usearch.__version__
 
 DTYPES = ("f32", "f16", "i8")
 """Scalar types an index can store its vectors in (``wardrobe bench --synthetic`` compares them)."""

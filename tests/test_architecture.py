@@ -147,3 +147,11 @@ def test_no_package_holds_more_than_ten_modules() -> None:
             if "__pycache__" not in folder.parts and len(modules) > MAX_MODULES_PER_PACKAGE:
                 crowded[str(folder.relative_to(REPO_ROOT))] = len(modules)
     assert crowded == {}
+
+
+def test_usearch_is_imported_through_the_index_module_only() -> None:
+    """Imported before onnxruntime, usearch crashes the process; storage.vector_index imports
+    them in the safe order, and isort would put any other module's usearch import first."""
+    graph = _graph()
+    direct = {module for module, imports in graph.items() if "usearch" in imports}
+    assert direct == {"storage.vector_index"}

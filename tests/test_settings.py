@@ -36,11 +36,11 @@ def test_settings_read_dotenv_and_reject_nonsense(
 
 
 def test_the_trained_model_to_embed_with(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import embeddings.shipped
+    import embeddings.weights
 
     shipped_dir = tmp_path / "models"
     shipped_dir.mkdir()
-    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", shipped_dir)
+    monkeypatch.setattr(embeddings.weights, "SHIPPED_DIR", shipped_dir)
     data = tmp_path / "data"
     data.mkdir()
     base = {"_env_file": None, "WARDROBE_DATA_DIR": data}
@@ -48,7 +48,7 @@ def test_the_trained_model_to_embed_with(monkeypatch: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(ValueError, match="no model ships"):
         Settings(**base, EMBEDDING_TRAINED="shipped").trained_model_path()
 
-    shipped = shipped_dir / embeddings.shipped.SHIPPED_MODELS["efficientnet_lite0"]
+    shipped = shipped_dir / embeddings.weights.SHIPPED_MODELS["efficientnet_lite0"]
     shipped.write_bytes(b"weights")
     assert Settings(**base).trained_model_path() == shipped  # a fresh install
     assert Settings(**base, EMBEDDING_TRAINED="shipped").trained_model_path() == shipped

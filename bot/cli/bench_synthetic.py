@@ -24,7 +24,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
-import usearch
 
 from bot.cli.common import CliError
 from bot.settings import Settings
@@ -34,6 +33,7 @@ from storage.vector_index import (
     EXACT_SEARCH_FLOATS,
     EXPANSION_ADD,
     EXPANSION_SEARCH,
+    USEARCH_VERSION,
     VectorIndex,
 )
 
@@ -199,7 +199,7 @@ def run_synthetic(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"\n`wardrobe bench --synthetic {args.synthetic}` on {platform.node()} "
         f"({os.cpu_count()} CPU cores, load average {load:.1f} at the start, usearch "
-        f"{usearch.__version__}), {date.today().isoformat()}: {dim}-d, "
+        f"{USEARCH_VERSION}), {date.today().isoformat()}: {dim}-d, "
         f"{max(8, round(args.synthetic**0.5))} clusters, seed {args.seed}, {queries} queries, "
         f"connectivity {CONNECTIVITY}, expansion {EXPANSION_ADD} on add and {EXPANSION_SEARCH} "
         f"on search, exact search up to {EXACT_SEARCH_FLOATS:,} stored floats\n"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli.common import CliError, add_source_options, catalog_source
 from bot.settings import Settings
-from embeddings.model_source import ModelSource
+from embeddings.weights import ModelSource
 
 if TYPE_CHECKING:
     from embeddings.training.config import TrainConfig, TrainItem
@@ -172,7 +172,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export_onnx(source: ModelSource, settings: Settings) -> Path:
     """Export now, while torch is loaded anyway, so the bot's next start need not."""
-    from embeddings.onnx_export import export
+    from embeddings.onnx_runtime.export import export
 
     try:
         return export(source, source.export_stem(settings.model_cache_dir))
@@ -182,7 +182,7 @@ def _export_onnx(source: ModelSource, settings: Settings) -> Path:
 
 def _start_from(choice: str, config: TrainConfig) -> Path | None:
     from embeddings.finetuned import read_trained_info
-    from embeddings.shipped import shipped_model
+    from embeddings.weights import shipped_model
 
     if choice == "imagenet":
         return None

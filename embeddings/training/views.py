@@ -1,7 +1,7 @@
 """The views training learns from, made the way the query path makes them: a catalog item's
 packshot and simulated shopper photos of it (:mod:`.phone`), and real shoppers' photos
 (:mod:`.real_photos`), each cropped to the garment as search crops (:func:`search_crop`) and
-preprocessed as search does (:mod:`embeddings.preprocess`), so that only the content differs
+preprocessed as search does (:mod:`embeddings.backbones`), so that only the content differs
 from what the model sees at inference.
 """
 
@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image, ImageOps
 
-from ..backbones import get_backbone_spec
+from ..backbones import get_backbone_spec, preprocess
 from ..features import view_and_colour
 from ..images import ImageRejected, load_image
-from ..preprocess import preprocess
 from . import phone
 from .config import TrainConfig, TrainingError, TrainItem
 from .real_photos import RealPhoto

@@ -15,7 +15,7 @@ from PIL import Image
 
 from embeddings import AsyncEmbedder, Embedder, ModelSource, OnnxEmbedder, load_image
 from embeddings.serving import BACKGROUND_NICENESS
-from embeddings.shipped import shipped_model
+from embeddings.weights import shipped_model
 from tests.support.catalog import garment_image, photo_of
 from tests.support.paths import CLOTHING_DEV, FASHION_DEV
 
@@ -85,7 +85,7 @@ def test_export_is_named_by_the_weights_and_made_once(
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr("embeddings.onnx_embedder.subprocess.run", no_export)
+    monkeypatch.setattr("embeddings.onnx_runtime.embedder.subprocess.run", no_export)
     again = OnnxEmbedder(ModelSource("efficientnet_lite0", weights), cache)
     assert again.exported.onnx == first.exported.onnx
     monkeypatch.undo()

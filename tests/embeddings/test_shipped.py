@@ -9,7 +9,7 @@ from bot.service import make_embedder
 from bot.settings import Settings
 from embeddings import Embedder
 from embeddings.finetuned import load_trained
-from embeddings.shipped import SHIPPED_MODELS, shipped_model
+from embeddings.weights import SHIPPED_MODELS, shipped_model
 from tests.support.catalog import garment_image
 
 MAX_SHIPPED_BYTES = 25 * 2**20

@@ -20,7 +20,6 @@ from bot.service import make_embedder
 from bot.settings import Settings
 from embeddings import Embedder
 from embeddings.finetuned import EmbeddingNet, load_trained, read_trained_info
-from embeddings.shipped import shipped_model
 from embeddings.training.config import (
     CHECKPOINT_FILE,
     TRAINED_MODEL_FILE,
@@ -38,6 +37,7 @@ from embeddings.training.objective import (
 from embeddings.training.run import train
 from embeddings.training.splits import is_held_out
 from embeddings.training.views import tensor_preprocessing
+from embeddings.weights import shipped_model
 from tests.support.catalog import garment_image, write_catalog, write_real_photos
 
 TINY = TrainConfig(epochs=1, batch_size=8, dim=32, phone_views=1, max_steps_per_epoch=2)
@@ -144,7 +144,7 @@ def test_train_exports_the_model_for_onnx_runtime(
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("the bot had to export the model itself")
 
-    monkeypatch.setattr("embeddings.onnx_embedder.subprocess.run", no_export)
+    monkeypatch.setattr("embeddings.onnx_runtime.embedder.subprocess.run", no_export)
     path = trained["data"] / TRAINED_MODEL_FILE
     served = make_embedder(Settings(WARDROBE_DATA_DIR=trained["data"]))
     try:
@@ -309,9 +309,9 @@ def test_training_can_continue_from_a_trained_model(trained: dict, tmp_path: Pat
 def test_starting_from_a_shipped_model_that_is_not_there_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import embeddings.shipped
+    import embeddings.weights
 
-    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", tmp_path / "nothing-ships")
+    monkeypatch.setattr(embeddings.weights, "SHIPPED_DIR", tmp_path / "nothing-ships")
     write_catalog(tmp_path / "catalog")
     catalog = tmp_path / "catalog"
     code = main(["--data-dir", str(tmp_path / "data"), "train",
@@ -324,13 +324,13 @@ def test_starting_from_a_shipped_model_that_is_not_there_is_a_clear_error(
 def test_a_shops_training_starts_from_the_shipped_model_when_it_fits(
     trained: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import embeddings.shipped
+    import embeddings.weights
 
     shipped_dir = tmp_path / "models"
     shipped_dir.mkdir()
-    shipped = shipped_dir / embeddings.shipped.SHIPPED_MODELS["efficientnet_lite0"]
+    shipped = shipped_dir / embeddings.weights.SHIPPED_MODELS["efficientnet_lite0"]
     shutil.copyfile(trained["data"] / TRAINED_MODEL_FILE, shipped)
-    monkeypatch.setattr(embeddings.shipped, "SHIPPED_DIR", shipped_dir)
+    monkeypatch.setattr(embeddings.weights, "SHIPPED_DIR", shipped_dir)
     catalog = trained["root"] / "catalog"
 
     def train_with(*options: str) -> dict:

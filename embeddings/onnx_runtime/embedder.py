@@ -1,7 +1,7 @@
 """The ONNX Runtime runtime: what the bot and ``wardrobe search`` serve with, without torch.
 
 A model (an ImageNet backbone, a weights file, or a ``wardrobe train`` model) is exported from
-torch once, by :mod:`.onnx_export` in a child process so that this one never imports torch,
+torch once, by :mod:`.export` in a child process so that this one never imports torch,
 into a cache folder, named by a hash of the weights file: a retrained model gets a new export,
 an unchanged one is never exported again. Beside the ``.onnx`` file a JSON file records what
 search needs without torch (model name, dimension, label heads) and the parity measured at
@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .backbones import get_backbone_spec
-from .label_heads import LabelHeads
-from .model_source import ModelSource, file_sha256
-from .serving import ImageEmbedder, limit_blas_threads
+from ..backbones import get_backbone_spec
+from ..serving import ImageEmbedder, LabelHeads, limit_blas_threads
+from ..weights import ModelSource, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def _session(path: Path, threads: int) -> Any:
 
 
 def _export_in_child(source: ModelSource, stem: Path) -> None:
-    command = [sys.executable, "-m", "embeddings.onnx_export"]
+    command = [sys.executable, "-m", "embeddings.onnx_runtime.export"]
     command += ["--backbone", source.backbone, "--out", str(stem)]
     if source.weights is not None:
         command += ["--weights", str(source.weights)]

@@ -1,4 +1,8 @@
-"""Which weights a configuration embeds with, checked and named without loading anything."""
+"""Which weights a configuration embeds with, found, checked and named without loading
+anything (settings and the ONNX runtime must not import torch): the fine-tuned models that ship
+inside the package (what a fresh install searches with before a shop trains its own; how each
+was made: docs/BENCHMARKS.md) and :class:`ModelSource`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .backbones import check_weights_path, get_backbone_spec
+
+SHIPPED_DIR = Path(__file__).with_name("models")
+SHIPPED_MODELS: dict[str, str] = {"efficientnet_lite0": "wardrobe-efficientnet_lite0.pt"}
+"""Backbone → its file in :data:`SHIPPED_DIR`."""
+
+
+def shipped_model(backbone: str) -> Path | None:
+    """The shipped weights for ``backbone``, if this install has them."""
+    name = SHIPPED_MODELS.get(backbone)
+    path = SHIPPED_DIR / name if name else None
+    return path if path is not None and path.is_file() else None
+
 
 EXPORT_FORMAT = "wardrobe-onnx/1"
 """Part of every export's name: changing how models are exported renames (re-exports) them."""

@@ -1,7 +1,7 @@
 """Export a model from torch to ONNX for :class:`~.onnx_embedder.OnnxEmbedder`, and check that
 ONNX Runtime computes the same vectors before anything serves them.
 
-Run as ``python -m embeddings.onnx_export`` by the serving process (which must not import
+Run as ``python -m embeddings.onnx_runtime.export`` by the serving process (which must not import
 torch itself), and in-process by ``wardrobe train`` right after training.
 """
 
@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbones import get_backbone_spec
-from .finetuned import load_trained
-from .label_heads import LabelHeads
-from .model_source import EXPORT_FORMAT, ModelSource, file_sha256
-from .networks import load_backbone
-from .onnx_embedder import INPUT_NAME, OUTPUT_NAME, write_model_info
+from ..backbones import get_backbone_spec
+from ..finetuned import load_trained
+from ..networks import load_backbone
+from ..serving import LabelHeads
+from ..weights import EXPORT_FORMAT, ModelSource, file_sha256
+from .embedder import INPUT_NAME, OUTPUT_NAME, write_model_info
 
 OPSET = 17
 MIN_PARITY_COSINE = 0.9999
@@ -115,7 +115,7 @@ def _torch_model(source: ModelSource) -> tuple[nn.Module, dict[str, Any], LabelH
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m embeddings.onnx_export")
+    parser = argparse.ArgumentParser(prog="python -m embeddings.onnx_runtime.export")
     parser.add_argument("--backbone", required=True)
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--trained", type=Path)
