@@ -41,12 +41,18 @@ def shipped_source() -> ModelSource:
     return ModelSource("efficientnet_lite0", trained=path)
 
 
-@pytest.mark.parametrize("kind", ["imagenet", "shipped"])
+@pytest.mark.parametrize(
+    "kind", ["shipped", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+)
 def test_onnx_vectors_equal_torch_vectors(
     kind: str, shipped_source: ModelSource, shared_onnx_exports: Path, embedder: Embedder
 ) -> None:
-    source = shipped_source if kind == "shipped" else ModelSource("efficientnet_lite0")
-    reference = embedder if kind == "imagenet" else Embedder(trained=source.trained)
+    """The shipped model and every ImageNet backbone that works offline."""
+    source = shipped_source if kind == "shipped" else ModelSource(kind)
+    if kind == "shipped":
+        reference = Embedder(trained=source.trained)
+    else:
+        reference = embedder if kind == "efficientnet_lite0" else Embedder(kind)
     onnx = OnnxEmbedder(source, shared_onnx_exports, batch_size=4)
     assert (onnx.model_name, onnx.dim) == (reference.model_name, reference.dim)
     images = parity_images()
