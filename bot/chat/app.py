@@ -21,8 +21,10 @@ from bot.settings import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
 
-# Shoppers' searches overlap (downloads, uploads); the embedder itself runs one job at a time.
-CONCURRENT_UPDATES = 8
+# Updates handled at once. A search mostly waits (download, the embedder's queue, upload), so
+# a small number let 30 waiting searches hold every slot and a /help waited 0.7–1.5 s behind
+# them (docs/BENCHMARKS.md); the embedder itself still runs one query at a time.
+CONCURRENT_UPDATES = 128
 
 COMMANDS = [
     BotCommand("start", "How to search by photo"),
