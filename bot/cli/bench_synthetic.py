@@ -1,8 +1,8 @@
 """``wardrobe bench --synthetic N``: what the vector index costs at N items, with no images.
 
-Unit vectors clustered around ``sqrt(N)`` random centres stand in for a catalog's embeddings
-(deterministic by seed); shoppers' queries are further points around the same centres, not
-catalog items, and their true top 5 comes from an exact float32 scan. Each scalar type's index
+Clustered unit vectors shaped like the shipped model's embeddings stand in for a catalog
+(deterministic by seed); shoppers' queries are further items of the same look-alike groups,
+not catalog items, and their true top 5 comes from an exact float32 scan. Each scalar type's index
 is built and saved here, then served by a fresh process that only maps the file and searches
 it, so the memory reported is what serving costs, not what building did.
 """
@@ -37,8 +37,12 @@ from storage.vector_index import (
     VectorIndex,
 )
 
-SPREAD = 0.75
-"""Noise around a centre, as a share of the unit length: a point's cosine to it is about 0.8."""
+# The synthetic catalog's shape, fitted to the shipped model's embeddings of fashion-dev items
+# (neighbour similarities and spectrum compared in docs/BENCHMARKS.md, "a million items").
+_DECAY = 0.65  # the i-th of the dim noise directions has scale i ** -_DECAY
+_GROUP_SPREAD = 0.8  # look-alike groups around their category centre
+_ITEM_SPREAD = 0.65  # items around their group
+_GROUP_SIZE = 4  # items per look-alike group, on average
 _CHUNK = 100_000  # rows generated with one random stream
 _SCAN_ROWS = 20_000  # rows per matrix product of the exact scan (queries × rows floats)
 _TOP = 5
@@ -58,23 +62,35 @@ class SyntheticResult:
 
 def clustered_vectors(n: int, dim: int, seed: int, queries: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` catalog vectors and ``queries`` query vectors, float32 rows of norm 1, the same for
-    the same arguments (each 100k-row chunk has its own random stream)."""
-    clusters = max(8, round(n**0.5))
-    centre_seed, query_seed, *chunk_seeds = np.random.SeedSequence(seed).spawn(2 + -(-n // _CHUNK))
-    centres = np.random.default_rng(centre_seed).standard_normal((clusters, dim), np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    the same arguments: look-alike groups of about four items around ``sqrt(n)`` category
+    centres, with noise concentrated in a few dozen directions, like real embeddings."""
+    clusters, groups = max(8, round(n**0.5)), max(1, n // _GROUP_SIZE)
+    basis_seed, centre_seed, group_seed, query_seed, *chunk_seeds = np.random.SeedSequence(
+        seed
+    ).spawn(4 + -(-n // _CHUNK))
+    basis, _ = np.linalg.qr(np.random.default_rng(basis_seed).standard_normal((dim, dim)))
+    scale = (np.arange(dim) + 1.0) ** -_DECAY
+    directions = (scale[:, None] / np.linalg.norm(scale) * basis.T).astype(np.float32)
 
-    def around(count: int, stream: np.random.SeedSequence) -> np.ndarray:
-        rng = np.random.default_rng(stream)
-        rows = centres[rng.integers(clusters, size=count)]
-        rows += SPREAD / np.sqrt(dim) * rng.standard_normal((count, dim), np.float32)
+    def noise(rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.standard_normal((count, dim), np.float32) @ directions
+
+    def unit(rows: np.ndarray) -> np.ndarray:
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    centres = unit(noise(np.random.default_rng(centre_seed), clusters))
+    rng = np.random.default_rng(group_seed)
+    looks = unit(centres[rng.integers(clusters, size=groups)] + _GROUP_SPREAD * noise(rng, groups))
+
+    def items(count: int, stream: np.random.SeedSequence) -> np.ndarray:
+        rng = np.random.default_rng(stream)
+        return unit(looks[rng.integers(groups, size=count)] + _ITEM_SPREAD * noise(rng, count))
 
     vectors = np.empty((n, dim), dtype=np.float32)
     for chunk, stream in enumerate(chunk_seeds):
         start = chunk * _CHUNK
-        vectors[start : start + _CHUNK] = around(min(_CHUNK, n - start), stream)
-    return vectors, around(queries, query_seed)
+        vectors[start : start + _CHUNK] = items(min(_CHUNK, n - start), stream)
+    return vectors, items(queries, query_seed)
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
