@@ -59,9 +59,11 @@ class Catalog:
         db = await aiosqlite.connect(path, isolation_level=None)  # explicit transactions only
         try:
             db.row_factory = aiosqlite.Row
+            # First: switching to WAL takes a lock, which another process opening the same new
+            # database may hold for a moment (without a timeout: "database is locked" at once).
+            await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
             await migrate(db)
         except BaseException:
             await db.close()  # its thread would keep the process from exiting
