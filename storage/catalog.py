@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -23,6 +24,21 @@ from storage.models import CatalogItem, SearchSession, StoredItem
 _ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
 _KEYS_PER_QUERY = 10_000
 """Keys bound in one ``IN (...)`` query, under SQLite's 32,766 parameters per statement."""
+
+
+async def _switch_to_wal(db: aiosqlite.Connection, seconds: float = 5.0) -> None:
+    """``journal_mode=WAL`` takes an exclusive lock and SQLite does not always wait for it (the
+    busy timeout is skipped to avoid deadlocks): two processes opening the same new catalog
+    at once got "database is locked". Retry for a few seconds instead."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -59,10 +75,8 @@ class Catalog:
         db = await aiosqlite.connect(path, isolation_level=None)  # explicit transactions only
         try:
             db.row_factory = aiosqlite.Row
-            # First: switching to WAL takes a lock, which another process opening the same new
-            # database may hold for a moment (without a timeout: "database is locked" at once).
             await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA journal_mode=WAL")
+            await _switch_to_wal(db)
             await db.execute("PRAGMA foreign_keys=ON")
             await migrate(db)
         except BaseException:
