@@ -3,7 +3,6 @@ and the fallback to ONNX Runtime)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from torch import nn
 from .backbones import DEFAULT_BACKBONE, get_backbone_spec
 from .finetuned import TrainedModelInfo, load_trained, read_trained_info
 from .networks import load_backbone
-from .serving import ImageEmbedder, limit_blas_threads
+from .serving import ImageEmbedder
 from .weights import ModelSource
 
 
@@ -50,6 +49,7 @@ class Embedder(ImageEmbedder):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be at least 1, got {torch_threads}")
+        super().__init__()
         self.source = ModelSource(backbone, weights, trained)
         self.spec = get_backbone_spec(backbone)
         self.weights = self.source.weights
@@ -65,33 +65,21 @@ class Embedder(ImageEmbedder):
             self.dim = self.trained.dim
             self.model_name = self.trained.model_name
             self.label_heads = self.trained.label_heads
-        self._model: nn.Module | None = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_name!r}, device={str(self.device)!r})"
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> None:
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            if self.torch_threads is not None:
-                # Process-wide torch setting: it caps the intra-op pool for every model.
-                torch.set_num_threads(self.torch_threads)
-            limit_blas_threads()
-            if self.trained is not None:
-                model: nn.Module = load_trained(self.trained.path)[0]
-            else:
-                model, _ = load_backbone(self.spec.name, self.weights)
-            # channels_last (NHWC) lets oneDNN pick its fast CPU convolutions: ~1.6x faster
-            # for EfficientNet-Lite0 on the 2-core target; inputs follow in embed_inputs().
-            self._model = model.to(self.device, memory_format=torch.channels_last)
+    def _build(self) -> nn.Module:
+        if self.torch_threads is not None:
+            # Process-wide torch setting: it caps the intra-op pool for every model.
+            torch.set_num_threads(self.torch_threads)
+        if self.trained is not None:
+            model: nn.Module = load_trained(self.trained.path)[0]
+        else:
+            model, _ = load_backbone(self.spec.name, self.weights)
+        # channels_last (NHWC) lets oneDNN pick its fast CPU convolutions: ~1.6x faster
+        # for EfficientNet-Lite0 on the 2-core target; inputs follow in embed_inputs().
+        return model.to(self.device, memory_format=torch.channels_last)
 
     def _trained_info(self, path: Path) -> TrainedModelInfo:
         info = read_trained_info(path)

@@ -112,13 +112,26 @@ class ImageEmbedder(ABC):
     runtime: str
     """What runs the network: ``onnx`` or ``torch`` (EMBEDDING_RUNTIME's values)."""
 
-    @property
-    @abstractmethod
-    def loaded(self) -> bool: ...
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
 
-    @abstractmethod
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def load(self) -> None:
         """Build the model once; safe to call from several threads."""
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is None:
+                limit_blas_threads()
+                self._model = self._build()
+
+    @abstractmethod
+    def _build(self) -> Any:
+        """The runtime's loaded model (what :meth:`embed_inputs` runs)."""
 
     @abstractmethod
     def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..backbones import get_backbone_spec
-from ..serving import ImageEmbedder, LabelHeads, limit_blas_threads
+from ..serving import ImageEmbedder, LabelHeads
 from ..weights import ModelSource, file_sha256
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class OnnxEmbedder(ImageEmbedder):
         inference runs in the calling thread, so that thread's priority applies to it."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        super().__init__()
         self.spec = get_backbone_spec(source.backbone)
         self.source = source
         self.exported = exported_model(source, cache_dir)
@@ -118,36 +119,25 @@ class OnnxEmbedder(ImageEmbedder):
         self.label_heads = self.exported.label_heads
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
-        self._session: Any = None
-        self._lock = threading.Lock()
 
     def with_threads(self, threads: int) -> OnnxEmbedder:
         """The same model with its own session of ``threads`` intra-op threads."""
         twin = copy.copy(self)
-        twin.threads, twin._session, twin._lock = threads, None, threading.Lock()
+        twin.threads, twin._model, twin._lock = threads, None, threading.Lock()
         return twin
 
     def __repr__(self) -> str:
         return f"OnnxEmbedder({self.model_name!r}, threads={self.threads})"
 
-    @property
-    def loaded(self) -> bool:
-        return self._session is not None
-
-    def load(self) -> None:
-        if self._session is not None:
-            return
-        with self._lock:
-            if self._session is None:
-                limit_blas_threads()
-                self._session = _session(self.exported.onnx, self.threads)
+    def _build(self) -> Any:
+        return _session(self.exported.onnx, self.threads)
 
     def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:
         if len(inputs) == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         self.load()
         feed = {INPUT_NAME: np.ascontiguousarray(inputs, dtype=np.float32)}
-        (vectors,) = self._session.run([OUTPUT_NAME], feed)
+        (vectors,) = self._model.run([OUTPUT_NAME], feed)
         return vectors
 
 
