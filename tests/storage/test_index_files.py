@@ -87,6 +87,7 @@ async def test_a_few_changes_update_the_previous_file_without_reading_the_catalo
         assert key not in {hit for hit, _ in found}
     assert sorted(path.name for path in tmp_path.glob("index-v*")) == [
         "index-v2.changes",
+        "index-v2.sha256",
         "index-v2.usearch",
     ]
     assert (tmp_path / "index-v2.changes").read_text() == "35"
@@ -117,6 +118,31 @@ async def test_an_unusable_previous_file_means_a_rebuild(
     changed, removed = await _change_a_few(catalog, keys)
     index = await update_and_save_index(catalog, tmp_path, 2, DIM, changed=changed, removed=removed)
     _assert_same_as_a_rebuild(index, *(await catalog.all_vectors(DIM)))
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "no checksum", "fewer vectors"])
+async def test_a_damaged_served_file_is_rebuilt_instead_of_searched(
+    catalog: Catalog, tmp_path: Path, damage: str
+) -> None:
+    """USearch maps a file without checking it: 200 flipped bytes past the header crashed
+    the process on the first search. The checksum catches them before the file is mapped."""
+    await catalog.write_items(_embedded(range(400), seed=0))
+    await build_and_save_index(catalog, tmp_path, 0, DIM)  # the version the catalog names
+    path = index_path(tmp_path, 0)
+    if damage == "flipped bytes":
+        data = bytearray(path.read_bytes())
+        for offset in range(len(data) // 2, len(data) // 2 + 200):
+            data[offset] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "no checksum":  # e.g. written by an older version, or a crash before it
+        path.with_suffix(".sha256").unlink()
+    else:
+        keys, vectors = await catalog.all_vectors(DIM)
+        VectorIndex.build(keys[:-3], vectors[:-3]).save(path)
+        path.with_suffix(".sha256").write_text(index_files._sha256(path))
+    index = await load_or_rebuild_index(catalog, tmp_path, DIM)
+    _assert_same_as_a_rebuild(index, *(await catalog.all_vectors(DIM)))
+    assert index_files._sha256(path) == path.with_suffix(".sha256").read_text()
 
 
 def _spy_on_writable_loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
