@@ -24,7 +24,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -406,3 +406,116 @@ def test_run_polling_in_another_process(emu: BotAPIEmulator, tmp_path: Path) -> 
         bot.send_signal(signal.SIGINT)
         output = bot.communicate(timeout=10)[0].decode()
     assert bot.returncode == 0, output
+
+
+# PTB 22's own RetryAfter constructor reads its deprecated int-valued retry_after.
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_fail_next_answers_errors_without_performing(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        album = [InputMediaPhoto(image_bytes("red")), InputMediaPhoto(image_bytes("blue"))]
+        emu.fail_next("SENDMEDIAGROUP", times=2)
+        for _ in range(2):
+            with pytest.raises(NetworkError, match="Internal Server Error"):
+                await bot.send_media_group(CHAT, album)
+        assert emu.messages_to(CHAT) == []  # nothing was sent
+        assert len(await bot.send_media_group(CHAT, album)) == 2
+
+        emu.fail_next("sendMessage", code=429, retry_after=7)
+        with pytest.raises(RetryAfter, match="Retry in 7 seconds"):
+            await bot.send_message(CHAT, "flood")
+        emu.fail_next("getFile", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await bot.get_file("whatever")
+        emu.fail_next("answerCallbackQuery", code=400, description="Bad Request: custom")
+        with rejected("custom"):
+            await bot.answer_callback_query("1")
+        emu.fail_next("getUpdates", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await bot.get_updates(timeout=0)
+        assert len(await bot.get_updates(timeout=0)) == 1  # the "hi" of plain_bot
+
+        document = emu.user_sends_document(CHAT, b"data", "d.txt", "text/plain")
+        telegram_file = await bot.get_file(document["document"]["file_id"])
+        emu.fail_next("downloadFile", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await telegram_file.download_as_bytearray()
+        assert await telegram_file.download_as_bytearray() == b"data"
+
+    failed = [(c.method, c.error) for c in emu.calls if not c.ok]
+    assert failed == [
+        ("sendMediaGroup", "Internal Server Error"),
+        ("sendMediaGroup", "Internal Server Error"),
+        ("sendMessage", "Too Many Requests: retry after 7"),
+        ("getFile", "Bad Gateway"),
+        ("answerCallbackQuery", "Bad Request: custom"),
+        ("getUpdates", "Bad Gateway"),
+        ("downloadFile", "Bad Gateway"),
+    ]
+    body = httpx.post(f"{emu.base_url}{TOKEN}/getMe").json()
+    assert body["ok"]
+    emu.fail_next("getMe", code=429, retry_after=3)
+    assert httpx.post(f"{emu.base_url}{TOKEN}/getMe").json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
+    with pytest.raises(ValueError, match="needs a description"):
+        emu.fail_next("sendMessage", code=400)
+    with pytest.raises(ValueError, match="no Bot API method"):
+        emu.fail_next("sendMesage")
+
+
+def test_delay_next_answers_late_without_blocking_others(emu: BotAPIEmulator) -> None:
+    emu.user_sends_text(CHAT, "hi")
+    api = f"{emu.base_url}{TOKEN}"
+    emu.delay_next("sendMessage", 1.0)
+    replies: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: replies.append(
+            httpx.post(f"{api}/sendMessage", json={"chat_id": CHAT, "text": "slow"}, timeout=5)
+        )
+    )
+    started = time.monotonic()
+    slow.start()
+    call = emu.wait_for_call("sendMessage", timeout=2)  # recorded when performed...
+    assert call.ok and not replies  # ...before the answer goes out
+    assert httpx.post(f"{api}/getMe").json()["ok"]  # other requests are served meanwhile
+    assert time.monotonic() - started < 0.9
+    slow.join(timeout=5)
+    assert time.monotonic() - started >= 1.0
+    assert replies[0].json()["result"]["text"] == "slow"
+    assert [m["text"] for m in emu.messages_to(CHAT)] == ["slow"]
+
+    started = time.monotonic()
+    httpx.post(f"{api}/sendMessage", json={"chat_id": CHAT, "text": "fast again"})
+    assert time.monotonic() - started < 0.5
+
+
+async def test_revoked_token_gets_401_and_ends_long_polls(emu: BotAPIEmulator) -> None:
+    document = emu.user_sends_document(CHAT, b"data", "d.txt", "text/plain")
+    async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+        telegram_file = await bot.get_file(document["document"]["file_id"])
+        # Confirm the document's update, so that the next poll waits.
+        offset = (await bot.get_updates(timeout=0))[-1].update_id + 1
+        url = f"{emu.base_url}{TOKEN}/getUpdates"
+        polls: list[httpx.Response] = []
+        poll = threading.Thread(
+            target=lambda: polls.append(
+                httpx.post(url, json={"offset": offset, "timeout": 10}, timeout=15)
+            )
+        )
+        poll.start()
+        time.sleep(0.3)  # let the poll start waiting
+        started = time.monotonic()
+        emu.revoke_token()
+        poll.join(timeout=5)
+        assert time.monotonic() - started < 2
+        assert polls[0].status_code == 401
+        with pytest.raises(InvalidToken):
+            await bot.get_me()
+        with pytest.raises(InvalidToken):
+            await telegram_file.download_as_bytearray()
+    assert httpx.post(f"{emu.base_url}{TOKEN}/noSuchMethod").status_code == 401
+    assert emu.calls[-1].method == "downloadFile"
+    assert emu.calls[-1].error == "Unauthorized"

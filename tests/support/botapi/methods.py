@@ -217,6 +217,7 @@ class BotApiMethods(EmulatorState):
             elif offset < 0:
                 self._updates = self._updates[offset:]
             while True:
+                self._check_token()  # a revoked token ends a pending poll at once
                 if generation != self._poll_generation:
                     raise ApiError(GETUPDATES_CONFLICT, 409)
                 if self._allowed_updates is not None:

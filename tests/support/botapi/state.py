@@ -8,11 +8,12 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.botapi.api import ApiCall
+from tests.support.botapi.api import ApiCall, ApiError
 from tests.support.botapi.wire import photo_renditions
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
@@ -77,6 +78,10 @@ class EmulatorState:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._file_counter = itertools.count(1)
         self._callback_answers: dict[str, dict[str, Any] | None] = {}
+        # Injected by the test driver, keyed by lower-cased method name; consumed in order.
+        self._faults: dict[str, deque[ApiError]] = {}
+        self._delays: dict[str, deque[float]] = {}
+        self._revoked = False
         self._commands: list[dict[str, Any]] = []
         self._stopping = False
         self._methods = self._method_table()
@@ -98,6 +103,24 @@ class EmulatorState:
             }
             self._messages[(chat_id, message_id)] = message
             return message
+
+    def _take_fault(self, method: str) -> ApiError | None:
+        """The error injected for the next call of ``method``, if any (consumed)."""
+        with self._cond:
+            pending = self._faults.get(method.lower())
+            return pending.popleft() if pending else None
+
+    def _take_delay(self, method: str) -> float:
+        """Seconds to hold back the answer to this call of ``method`` (consumed)."""
+        with self._cond:
+            pending = self._delays.get(method.lower())
+            return pending.popleft() if pending else 0.0
+
+    def _check_token(self) -> None:
+        """401 once the token was revoked, as Telegram answers a token reset in @BotFather."""
+        with self._cond:
+            if self._revoked:
+                raise ApiError("Unauthorized", 401)
 
     def _store_file(self, kind: str, data: bytes, folder: str, extension: str) -> _StoredFile:
         with self._cond:
