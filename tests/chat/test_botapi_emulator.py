@@ -519,3 +519,93 @@ async def test_revoked_token_gets_401_and_ends_long_polls(emu: BotAPIEmulator) -
     assert httpx.post(f"{emu.base_url}{TOKEN}/noSuchMethod").status_code == 401
     assert emu.calls[-1].method == "downloadFile"
     assert emu.calls[-1].error == "Unauthorized"
+
+
+async def test_user_edits_their_message(emu: BotAPIEmulator) -> None:
+    text = emu.user_sends_text(CHAT, "helo @test_bot")
+    photo = emu.user_sends_photo(CHAT, image_bytes("red"), caption="old")
+    emu.user_edits_message(CHAT, text["message_id"], text="hello @test_bot")
+    emu.user_edits_message(CHAT, photo["message_id"], caption="new caption")
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        updates = await bot.get_updates(timeout=0)
+    edited_text, edited_photo = (u.edited_message for u in updates[2:])
+    assert edited_text.text == "hello @test_bot"
+    assert edited_text.parse_entities() == {edited_text.entities[0]: "@test_bot"}
+    assert edited_text.edit_date is not None
+    assert edited_photo.caption == "new caption"
+    assert edited_photo.photo[-1].file_id == photo["photo"][-1]["file_id"]
+    assert updates[1].message.caption == "old"  # the original update is unchanged
+    with pytest.raises(ValueError, match="no message"):
+        emu.user_edits_message(CHAT, 99, text="x")
+    with pytest.raises(ValueError, match="no text"):
+        emu.user_edits_message(CHAT, photo["message_id"], text="x")
+
+
+async def test_channel_posts_reach_the_bot(emu: BotAPIEmulator) -> None:
+    channel = -1001234567890
+    emu.channel_posts_text(channel, "New drop")
+    emu.channel_posts_photo(channel, image_bytes("green"), caption="look")
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        text, photo = await bot.get_updates(timeout=0)
+        assert text.channel_post.text == "New drop"
+        assert text.channel_post.chat.type == "channel"
+        assert text.channel_post.sender_chat.id == channel
+        assert text.channel_post.from_user is None
+        assert photo.channel_post.caption == "look"
+        assert photo.channel_post.photo
+        sent = await bot.send_message(channel, "bot post")
+        assert sent.sender_chat.id == channel
+        assert sent.message_id == 3
+    assert "from" not in emu.calls[-1].result
+    assert [m["text"] for m in emu.messages_to(channel)] == ["bot post"]
+    with pytest.raises(ValueError, match="-100"):
+        emu.channel_posts_text(-5, "not a channel id")
+
+
+async def test_user_sends_album(emu: BotAPIEmulator) -> None:
+    sent = emu.user_sends_album(CHAT, [image_bytes(c) for c in ("red", "blue")], caption="two")
+    assert [m["message_id"] for m in sent] == [1, 2]
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        first, second = await bot.get_updates(timeout=0)
+    assert first.message.media_group_id == second.message.media_group_id is not None
+    assert (first.message.caption, second.message.caption) == ("two", None)
+    assert first.message.photo and second.message.photo
+    with pytest.raises(ValueError, match="2-10"):
+        emu.user_sends_album(CHAT, [image_bytes("red")])
+
+
+async def test_mentions_and_replies_to_bot_messages(emu: BotAPIEmulator) -> None:
+    group = -100777
+    emu.user_sends_text(group, "hi", user_id=5)
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        await bot.get_updates(offset=-1)
+        bot_message = await bot.send_message(group, "Send me a photo")
+        emu.user_sends_text(group, "😀 @test_bot, mail a@b.cd", user_id=5)
+        emu.user_sends_text(
+            group, "this one", user_id=5, reply_to_message_id=bot_message.message_id
+        )
+        emu.user_sends_photo(
+            group,
+            image_bytes("red"),
+            user_id=5,
+            caption="@test_bot here",
+            reply_to_message_id=bot_message.message_id,
+        )
+        updates = await bot.get_updates(offset=-3)
+    mention, reply, photo = (u.message for u in updates)
+    assert [(e.type, e.offset, e.length) for e in mention.entities] == [("mention", 3, 9)]
+    assert list(mention.parse_entities().values()) == ["@test_bot"]
+    assert reply.reply_to_message.message_id == bot_message.message_id
+    assert reply.reply_to_message.from_user.is_bot
+    assert photo.reply_to_message.text == "Send me a photo"
+    assert list(photo.parse_caption_entities().values()) == ["@test_bot"]
+    with pytest.raises(ValueError, match="no message 99"):
+        emu.user_sends_text(group, "x", user_id=5, reply_to_message_id=99)
+
+
+async def test_push_raw_update(emu: BotAPIEmulator) -> None:
+    update_id = emu.push_raw_update({"message": {"message_id": "x"}})
+    reply = httpx.post(f"{emu.base_url}{TOKEN}/getUpdates", json={"timeout": 0}).json()
+    assert reply["result"] == [{"update_id": update_id, "message": {"message_id": "x"}}]
+    with pytest.raises(ValueError, match="without update_id"):
+        emu.push_raw_update({"update_id": 5})
