@@ -609,3 +609,20 @@ async def test_push_raw_update(emu: BotAPIEmulator) -> None:
     assert reply["result"] == [{"update_id": update_id, "message": {"message_id": "x"}}]
     with pytest.raises(ValueError, match="without update_id"):
         emu.push_raw_update({"update_id": 5})
+
+
+async def test_expired_and_unknown_callback_queries_are_rejected(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        button = InlineKeyboardButton("Go", callback_data="go")
+        sent = await bot.send_message(CHAT, "?", reply_markup=InlineKeyboardMarkup([[button]]))
+        fresh = emu.user_presses_button(CHAT, sent.message_id, "go")
+        old = emu.user_presses_button(CHAT, sent.message_id, "go")
+        emu.expire_callback_query(old)
+        with rejected("query is too old and response timeout expired"):
+            await bot.answer_callback_query(old)
+        with rejected("query ID is invalid"):
+            await bot.answer_callback_query("12345")
+        assert await bot.answer_callback_query(fresh)
+    assert not emu.answered_callback(old)
+    with pytest.raises(KeyError):
+        emu.expire_callback_query("12345")

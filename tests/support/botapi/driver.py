@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from tests.support.botapi.api import (
+    CALLBACK_QUERY_LIFETIME,
     MAX_TEXT_LENGTH,
     ApiCall,
     ApiError,
@@ -222,6 +223,7 @@ class Driver(EmulatorState):
                 )
             query_id = str(secrets.randbits(62))
             self._callback_answers[query_id] = None
+            self._callback_deadlines[query_id] = time.monotonic() + CALLBACK_QUERY_LIFETIME
             self._push_update(
                 "callback_query",
                 {
@@ -233,6 +235,13 @@ class Driver(EmulatorState):
                 },
             )
         return query_id
+
+    def expire_callback_query(self, query_id: str) -> None:
+        """Make a pending callback query older than Telegram's 15 minutes to answer it."""
+        with self._cond:
+            if query_id not in self._callback_deadlines:
+                raise KeyError(f"unknown callback query {query_id}")
+            self._callback_deadlines[query_id] = float("-inf")
 
     def user_blocks_bot(self, chat_id: int) -> None:
         """From now on the bot gets 403 "bot was blocked by the user" for this chat."""

@@ -373,6 +373,8 @@ class BotApiMethods(EmulatorState):
             answered = self._callback_answers.get(query_id)
             if query_id not in self._callback_answers or answered is not None:
                 raise ApiError(QUERY_INVALID)  # unknown, or answered already
+            if time.monotonic() > self._callback_deadlines[query_id]:
+                raise ApiError(QUERY_INVALID)  # too old: Telegram allows 15 minutes
             self._callback_answers[query_id] = copy.deepcopy(params)
         return True
 

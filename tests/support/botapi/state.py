@@ -78,6 +78,8 @@ class EmulatorState:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._file_counter = itertools.count(1)
         self._callback_answers: dict[str, dict[str, Any] | None] = {}
+        # Monotonic time after which a callback query can no longer be answered.
+        self._callback_deadlines: dict[str, float] = {}
         # Which stored messages the bot sent: channel posts have no ``from`` to tell.
         self._bot_messages: set[tuple[int, int]] = set()
         # Injected by the test driver, keyed by lower-cased method name; consumed in order.
