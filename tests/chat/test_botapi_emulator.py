@@ -24,7 +24,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -406,3 +406,223 @@ def test_run_polling_in_another_process(emu: BotAPIEmulator, tmp_path: Path) -> 
         bot.send_signal(signal.SIGINT)
         output = bot.communicate(timeout=10)[0].decode()
     assert bot.returncode == 0, output
+
+
+# PTB 22's own RetryAfter constructor reads its deprecated int-valued retry_after.
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_fail_next_answers_errors_without_performing(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        album = [InputMediaPhoto(image_bytes("red")), InputMediaPhoto(image_bytes("blue"))]
+        emu.fail_next("SENDMEDIAGROUP", times=2)
+        for _ in range(2):
+            with pytest.raises(NetworkError, match="Internal Server Error"):
+                await bot.send_media_group(CHAT, album)
+        assert emu.messages_to(CHAT) == []  # nothing was sent
+        assert len(await bot.send_media_group(CHAT, album)) == 2
+
+        emu.fail_next("sendMessage", code=429, retry_after=7)
+        with pytest.raises(RetryAfter, match="Retry in 7 seconds"):
+            await bot.send_message(CHAT, "flood")
+        emu.fail_next("getFile", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await bot.get_file("whatever")
+        emu.fail_next("answerCallbackQuery", code=400, description="Bad Request: custom")
+        with rejected("custom"):
+            await bot.answer_callback_query("1")
+        emu.fail_next("getUpdates", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await bot.get_updates(timeout=0)
+        assert len(await bot.get_updates(timeout=0)) == 1  # the "hi" of plain_bot
+
+        document = emu.user_sends_document(CHAT, b"data", "d.txt", "text/plain")
+        telegram_file = await bot.get_file(document["document"]["file_id"])
+        emu.fail_next("downloadFile", code=502)
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await telegram_file.download_as_bytearray()
+        assert await telegram_file.download_as_bytearray() == b"data"
+
+    failed = [(c.method, c.error) for c in emu.calls if not c.ok]
+    assert failed == [
+        ("sendMediaGroup", "Internal Server Error"),
+        ("sendMediaGroup", "Internal Server Error"),
+        ("sendMessage", "Too Many Requests: retry after 7"),
+        ("getFile", "Bad Gateway"),
+        ("answerCallbackQuery", "Bad Request: custom"),
+        ("getUpdates", "Bad Gateway"),
+        ("downloadFile", "Bad Gateway"),
+    ]
+    body = httpx.post(f"{emu.base_url}{TOKEN}/getMe").json()
+    assert body["ok"]
+    emu.fail_next("getMe", code=429, retry_after=3)
+    assert httpx.post(f"{emu.base_url}{TOKEN}/getMe").json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 3",
+        "parameters": {"retry_after": 3},
+    }
+    with pytest.raises(ValueError, match="needs a description"):
+        emu.fail_next("sendMessage", code=400)
+    with pytest.raises(ValueError, match="no Bot API method"):
+        emu.fail_next("sendMesage")
+
+
+def test_delay_next_answers_late_without_blocking_others(emu: BotAPIEmulator) -> None:
+    emu.user_sends_text(CHAT, "hi")
+    api = f"{emu.base_url}{TOKEN}"
+    emu.delay_next("sendMessage", 1.0)
+    replies: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: replies.append(
+            httpx.post(f"{api}/sendMessage", json={"chat_id": CHAT, "text": "slow"}, timeout=5)
+        )
+    )
+    started = time.monotonic()
+    slow.start()
+    call = emu.wait_for_call("sendMessage", timeout=2)  # recorded when performed...
+    assert call.ok and not replies  # ...before the answer goes out
+    assert httpx.post(f"{api}/getMe").json()["ok"]  # other requests are served meanwhile
+    assert time.monotonic() - started < 0.9
+    slow.join(timeout=5)
+    assert time.monotonic() - started >= 1.0
+    assert replies[0].json()["result"]["text"] == "slow"
+    assert [m["text"] for m in emu.messages_to(CHAT)] == ["slow"]
+
+    started = time.monotonic()
+    httpx.post(f"{api}/sendMessage", json={"chat_id": CHAT, "text": "fast again"})
+    assert time.monotonic() - started < 0.5
+
+
+async def test_revoked_token_gets_401_and_ends_long_polls(emu: BotAPIEmulator) -> None:
+    document = emu.user_sends_document(CHAT, b"data", "d.txt", "text/plain")
+    async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+        telegram_file = await bot.get_file(document["document"]["file_id"])
+        # Confirm the document's update, so that the next poll waits.
+        offset = (await bot.get_updates(timeout=0))[-1].update_id + 1
+        url = f"{emu.base_url}{TOKEN}/getUpdates"
+        polls: list[httpx.Response] = []
+        poll = threading.Thread(
+            target=lambda: polls.append(
+                httpx.post(url, json={"offset": offset, "timeout": 10}, timeout=15)
+            )
+        )
+        poll.start()
+        time.sleep(0.3)  # let the poll start waiting
+        started = time.monotonic()
+        emu.revoke_token()
+        poll.join(timeout=5)
+        assert time.monotonic() - started < 2
+        assert polls[0].status_code == 401
+        with pytest.raises(InvalidToken):
+            await bot.get_me()
+        with pytest.raises(InvalidToken):
+            await telegram_file.download_as_bytearray()
+    assert httpx.post(f"{emu.base_url}{TOKEN}/noSuchMethod").status_code == 401
+    assert emu.calls[-1].method == "downloadFile"
+    assert emu.calls[-1].error == "Unauthorized"
+
+
+async def test_user_edits_their_message(emu: BotAPIEmulator) -> None:
+    text = emu.user_sends_text(CHAT, "helo @test_bot")
+    photo = emu.user_sends_photo(CHAT, image_bytes("red"), caption="old")
+    emu.user_edits_message(CHAT, text["message_id"], text="hello @test_bot")
+    emu.user_edits_message(CHAT, photo["message_id"], caption="new caption")
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        updates = await bot.get_updates(timeout=0)
+    edited_text, edited_photo = (u.edited_message for u in updates[2:])
+    assert edited_text.text == "hello @test_bot"
+    assert edited_text.parse_entities() == {edited_text.entities[0]: "@test_bot"}
+    assert edited_text.edit_date is not None
+    assert edited_photo.caption == "new caption"
+    assert edited_photo.photo[-1].file_id == photo["photo"][-1]["file_id"]
+    assert updates[1].message.caption == "old"  # the original update is unchanged
+    with pytest.raises(ValueError, match="no message"):
+        emu.user_edits_message(CHAT, 99, text="x")
+    with pytest.raises(ValueError, match="no text"):
+        emu.user_edits_message(CHAT, photo["message_id"], text="x")
+
+
+async def test_channel_posts_reach_the_bot(emu: BotAPIEmulator) -> None:
+    channel = -1001234567890
+    emu.channel_posts_text(channel, "New drop")
+    emu.channel_posts_photo(channel, image_bytes("green"), caption="look")
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        text, photo = await bot.get_updates(timeout=0)
+        assert text.channel_post.text == "New drop"
+        assert text.channel_post.chat.type == "channel"
+        assert text.channel_post.sender_chat.id == channel
+        assert text.channel_post.from_user is None
+        assert photo.channel_post.caption == "look"
+        assert photo.channel_post.photo
+        sent = await bot.send_message(channel, "bot post")
+        assert sent.sender_chat.id == channel
+        assert sent.message_id == 3
+    assert "from" not in emu.calls[-1].result
+    assert [m["text"] for m in emu.messages_to(channel)] == ["bot post"]
+    with pytest.raises(ValueError, match="-100"):
+        emu.channel_posts_text(-5, "not a channel id")
+
+
+async def test_user_sends_album(emu: BotAPIEmulator) -> None:
+    sent = emu.user_sends_album(CHAT, [image_bytes(c) for c in ("red", "blue")], caption="two")
+    assert [m["message_id"] for m in sent] == [1, 2]
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        first, second = await bot.get_updates(timeout=0)
+    assert first.message.media_group_id == second.message.media_group_id is not None
+    assert (first.message.caption, second.message.caption) == ("two", None)
+    assert first.message.photo and second.message.photo
+    with pytest.raises(ValueError, match="2-10"):
+        emu.user_sends_album(CHAT, [image_bytes("red")])
+
+
+async def test_mentions_and_replies_to_bot_messages(emu: BotAPIEmulator) -> None:
+    group = -100777
+    emu.user_sends_text(group, "hi", user_id=5)
+    async with Bot(TOKEN, base_url=emu.base_url) as bot:
+        await bot.get_updates(offset=-1)
+        bot_message = await bot.send_message(group, "Send me a photo")
+        emu.user_sends_text(group, "😀 @test_bot, mail a@b.cd", user_id=5)
+        emu.user_sends_text(
+            group, "this one", user_id=5, reply_to_message_id=bot_message.message_id
+        )
+        emu.user_sends_photo(
+            group,
+            image_bytes("red"),
+            user_id=5,
+            caption="@test_bot here",
+            reply_to_message_id=bot_message.message_id,
+        )
+        updates = await bot.get_updates(offset=-3)
+    mention, reply, photo = (u.message for u in updates)
+    assert [(e.type, e.offset, e.length) for e in mention.entities] == [("mention", 3, 9)]
+    assert list(mention.parse_entities().values()) == ["@test_bot"]
+    assert reply.reply_to_message.message_id == bot_message.message_id
+    assert reply.reply_to_message.from_user.is_bot
+    assert photo.reply_to_message.text == "Send me a photo"
+    assert list(photo.parse_caption_entities().values()) == ["@test_bot"]
+    with pytest.raises(ValueError, match="no message 99"):
+        emu.user_sends_text(group, "x", user_id=5, reply_to_message_id=99)
+
+
+async def test_push_raw_update(emu: BotAPIEmulator) -> None:
+    update_id = emu.push_raw_update({"message": {"message_id": "x"}})
+    reply = httpx.post(f"{emu.base_url}{TOKEN}/getUpdates", json={"timeout": 0}).json()
+    assert reply["result"] == [{"update_id": update_id, "message": {"message_id": "x"}}]
+    with pytest.raises(ValueError, match="without update_id"):
+        emu.push_raw_update({"update_id": 5})
+
+
+async def test_expired_and_unknown_callback_queries_are_rejected(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        button = InlineKeyboardButton("Go", callback_data="go")
+        sent = await bot.send_message(CHAT, "?", reply_markup=InlineKeyboardMarkup([[button]]))
+        fresh = emu.user_presses_button(CHAT, sent.message_id, "go")
+        old = emu.user_presses_button(CHAT, sent.message_id, "go")
+        emu.expire_callback_query(old)
+        with rejected("query is too old and response timeout expired"):
+            await bot.answer_callback_query(old)
+        with rejected("query ID is invalid"):
+            await bot.answer_callback_query("12345")
+        assert await bot.answer_callback_query(fresh)
+    assert not emu.answered_callback(old)
+    with pytest.raises(KeyError):
+        emu.expire_callback_query("12345")

@@ -22,8 +22,8 @@ Only the standard library is used for HTTP; Pillow handles images, as Telegram's
 re-encode photos.
 
 Layers, each importing only those before it: ``api``; ``entities`` and ``wire``; ``state``;
-``server``, ``methods`` and ``driver`` (mixins on the state); ``emulator``, which combines
-them into ``BotAPIEmulator``. Each module's docstring says why it exists.
+``server``, ``methods``, ``driver`` and ``faults`` (mixins on the state); ``emulator``, which
+combines them into ``BotAPIEmulator``. Each module's docstring says why it exists.
 """
 
 from tests.support.botapi.api import MAX_GETFILE_BYTES, ApiCall, ApiError

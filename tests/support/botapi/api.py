@@ -15,13 +15,34 @@ PHOTO_THUMBNAIL_SIDES = (90, 320, 800)
 PHOTO_MAX_SIDE = 1280
 
 
-class ApiError(Exception):
-    """A Bot API error reply: the HTTP status and Telegram's ``description``."""
+CALLBACK_QUERY_LIFETIME = 15 * 60  # seconds Telegram accepts an answerCallbackQuery
 
-    def __init__(self, description: str, code: int = 400) -> None:
+
+class ApiError(Exception):
+    """A Bot API error reply: the HTTP status, Telegram's ``description`` and ``parameters``.
+
+    ``parameters`` is Telegram's ResponseParameters object (e.g. ``{"retry_after": 5}``),
+    which clients such as PTB read to raise ``RetryAfter`` instead of a generic error.
+    """
+
+    def __init__(
+        self, description: str, code: int = 400, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.code = code
+        self.parameters = parameters
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body Telegram sends with this error."""
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
+        }
+        if self.parameters:
+            body["parameters"] = dict(self.parameters)
+        return body
 
 
 @dataclass

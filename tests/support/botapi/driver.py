@@ -12,8 +12,13 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from tests.support.botapi.api import MAX_TEXT_LENGTH, ApiCall, ApiError
-from tests.support.botapi.entities import command_entities, utf16_len
+from tests.support.botapi.api import (
+    CALLBACK_QUERY_LIFETIME,
+    MAX_TEXT_LENGTH,
+    ApiCall,
+    ApiError,
+)
+from tests.support.botapi.entities import user_text_entities, utf16_len
 from tests.support.botapi.state import EmulatorState
 
 
@@ -22,14 +27,21 @@ class Driver(EmulatorState):
 
     # ------------------------------------------------------------------ user actions
 
-    def user_sends_text(self, chat_id: int, text: str, user_id: int | None = None) -> dict:
-        """Deliver a text message; a leading ``/command`` gets a ``bot_command`` entity."""
-        if not text or utf16_len(text) > MAX_TEXT_LENGTH:
-            raise ValueError("Telegram clients send 1-4096 characters of text")
-        content: dict[str, Any] = {"text": text}
-        if entities := command_entities(text):
-            content["entities"] = entities
-        return self._user_message(chat_id, user_id, content)
+    def user_sends_text(
+        self,
+        chat_id: int,
+        text: str,
+        user_id: int | None = None,
+        *,
+        reply_to_message_id: int | None = None,
+    ) -> dict:
+        """Deliver a text message, optionally replying to a message of the chat.
+
+        A leading ``/command`` gets a ``bot_command`` entity, each ``@username`` a
+        ``mention``, as the Telegram clients mark them.
+        """
+        content = self._typed("text", text)
+        return self._user_message(chat_id, user_id, content, reply_to_message_id)
 
     def user_sends_photo(
         self,
@@ -37,6 +49,8 @@ class Driver(EmulatorState):
         image_bytes: bytes,
         user_id: int | None = None,
         caption: str | None = None,
+        *,
+        reply_to_message_id: int | None = None,
     ) -> dict:
         """Deliver a photo as Telegram would: JPEG renditions, smallest first.
 
@@ -44,16 +58,96 @@ class Driver(EmulatorState):
         itself re-encoded as JPEG with its longest side capped at 1280 px, so downloaded
         bytes differ from ``image_bytes`` (compare via ``file_bytes``).
         """
-        try:
-            photo = self._store_photo(image_bytes)
-        except ApiError as error:
-            raise ValueError(f"not a usable photo: {error.description}") from None
-        content: dict[str, Any] = {"photo": photo}
+        content: dict[str, Any] = {"photo": self._user_photo(image_bytes)}
         if caption:
-            content["caption"] = caption
-            if entities := command_entities(caption):
-                content["caption_entities"] = entities
-        return self._user_message(chat_id, user_id, content)
+            content.update(self._typed("caption", caption))
+        return self._user_message(chat_id, user_id, content, reply_to_message_id)
+
+    def user_sends_album(
+        self,
+        chat_id: int,
+        images: list[bytes],
+        user_id: int | None = None,
+        caption: str | None = None,
+    ) -> list[dict]:
+        """Deliver 2-10 photos sent at once: one ``message`` update each, one media group.
+
+        Telegram clients put the album's caption on its first photo only.
+        """
+        if not 2 <= len(images) <= 10:
+            raise ValueError("a Telegram album has 2-10 items")
+        photos = [self._user_photo(data) for data in images]  # all valid before any is sent
+        media_group_id = str(secrets.randbits(63))
+        with self._cond:  # consecutive message ids, as the album arrives at once
+            messages = []
+            for index, photo in enumerate(photos):
+                content: dict[str, Any] = {"media_group_id": media_group_id, "photo": photo}
+                if caption and index == 0:
+                    content.update(self._typed("caption", caption))
+                messages.append(self._user_message(chat_id, user_id, content))
+            return messages
+
+    def user_edits_message(
+        self,
+        chat_id: int,
+        message_id: int,
+        *,
+        text: str | None = None,
+        caption: str | None = None,
+        user_id: int | None = None,
+    ) -> dict:
+        """The user edits a message of theirs; the bot gets an ``edited_message`` update.
+
+        The update holds the whole message as edited, with ``edit_date`` set, as Telegram
+        sends it: a photo keeps its photo, only the caption changes (``caption=""`` removes
+        it). Raises ``ValueError`` for a missing message or one the user did not send.
+        """
+        if (text is None) == (caption is None):
+            raise ValueError("pass either text (text messages) or caption (media messages)")
+        user = self._user(chat_id, user_id)
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None:
+                raise ValueError(f"chat {chat_id} has no message {message_id}")
+            if message.get("from", {}).get("id") != user["id"]:
+                raise ValueError(f"message {message_id} was not sent by user {user['id']}")
+            field = "text" if text is not None else "caption"
+            if (field == "text") != ("text" in message):
+                raise ValueError(f"message {message_id} has no {field} to edit")
+            for key in (field, "entities", "caption_entities"):
+                message.pop(key, None)
+            if text is not None or caption:
+                message.update(self._typed(field, text if text is not None else caption))
+            message["edit_date"] = int(time.time())
+            self._push_update("edited_message", copy.deepcopy(message))
+            return copy.deepcopy(message)
+
+    def channel_posts_text(self, chat_id: int, text: str) -> dict:
+        """A text post in a channel the bot administers, delivered as ``channel_post``."""
+        return self._channel_post(chat_id, self._typed("text", text))
+
+    def channel_posts_photo(
+        self, chat_id: int, image_bytes: bytes, caption: str | None = None
+    ) -> dict:
+        """A photo post in a channel; re-encoded like ``user_sends_photo``."""
+        content: dict[str, Any] = {"photo": self._user_photo(image_bytes)}
+        if caption:
+            content.update(self._typed("caption", caption))
+        return self._channel_post(chat_id, content)
+
+    def push_raw_update(self, payload: dict) -> int:
+        """Queue an arbitrary update body and return the ``update_id`` it was given.
+
+        For what the other methods cannot build, e.g. an update the bot's library fails to
+        parse such as ``{"message": {"message_id": "x"}}``.
+        """
+        if not payload or "update_id" in payload:
+            raise ValueError("give the update's body (e.g. {'message': ...}) without update_id")
+        with self._cond:
+            update_id = next(self._update_ids)
+            self._updates.append({"update_id": update_id, **copy.deepcopy(payload)})
+            self._cond.notify_all()
+            return update_id
 
     def user_sends_document(
         self,
@@ -129,6 +223,7 @@ class Driver(EmulatorState):
                 )
             query_id = str(secrets.randbits(62))
             self._callback_answers[query_id] = None
+            self._callback_deadlines[query_id] = time.monotonic() + CALLBACK_QUERY_LIFETIME
             self._push_update(
                 "callback_query",
                 {
@@ -140,6 +235,13 @@ class Driver(EmulatorState):
                 },
             )
         return query_id
+
+    def expire_callback_query(self, query_id: str) -> None:
+        """Make a pending callback query older than Telegram's 15 minutes to answer it."""
+        with self._cond:
+            if query_id not in self._callback_deadlines:
+                raise KeyError(f"unknown callback query {query_id}")
+            self._callback_deadlines[query_id] = float("-inf")
 
     def user_blocks_bot(self, chat_id: int) -> None:
         """From now on the bot gets 403 "bot was blocked by the user" for this chat."""
@@ -213,12 +315,11 @@ class Driver(EmulatorState):
 
     def messages_to(self, chat_id: int) -> list[dict]:
         """Messages the bot sent to the chat and has not deleted, oldest first, edits applied."""
-        bot_id = self.bot_user["id"]
         with self._cond:
             return [
                 copy.deepcopy(message)
-                for (chat, _), message in sorted(self._messages.items())
-                if chat == chat_id and message["from"]["id"] == bot_id
+                for key, message in sorted(self._messages.items())
+                if key[0] == chat_id and key in self._bot_messages
             ]
 
     def callback_answer(self, callback_query_id: str) -> dict | None:
@@ -253,7 +354,41 @@ class Driver(EmulatorState):
             "language_code": "en",
         }
 
-    def _user_message(self, chat_id: int, user_id: int | None, content: dict) -> dict:
+    @staticmethod
+    def _typed(field: str, text: str) -> dict[str, Any]:
+        """``text`` or ``caption`` as a client sends it, with the entities it marks."""
+        if field == "text" and (not text or utf16_len(text) > MAX_TEXT_LENGTH):
+            raise ValueError("Telegram clients send 1-4096 characters of text")
+        content: dict[str, Any] = {field: text}
+        if entities := user_text_entities(text):
+            content["entities" if field == "text" else "caption_entities"] = entities
+        return content
+
+    def _user_photo(self, image_bytes: bytes) -> list[dict[str, Any]]:
+        try:
+            return self._store_photo(image_bytes)
+        except ApiError as error:
+            raise ValueError(f"not a usable photo: {error.description}") from None
+
+    def _channel_post(self, chat_id: int, content: dict) -> dict:
+        if not str(chat_id).startswith("-100"):
+            raise ValueError("channel ids look like -100...")
+        chat = {"id": chat_id, "type": "channel", "title": f"Test channel {chat_id}"}
+        with self._cond:
+            known = self._chats.setdefault(chat_id, chat)
+            if known["type"] != "channel":
+                raise ValueError(f"chat {chat_id} is a {known['type']}, not a channel")
+            message = self._new_message(chat_id, None, content)
+            self._push_update("channel_post", copy.deepcopy(message))
+            return copy.deepcopy(message)
+
+    def _user_message(
+        self,
+        chat_id: int,
+        user_id: int | None,
+        content: dict,
+        reply_to_message_id: int | None = None,
+    ) -> dict:
         user = self._user(chat_id, user_id)
         if chat_id > 0:
             chat = {
@@ -267,15 +402,20 @@ class Driver(EmulatorState):
             kind = "supergroup" if str(chat_id).startswith("-100") else "group"
             chat = {"id": chat_id, "type": kind, "title": f"Test group {chat_id}"}
         with self._cond:
+            if self._chats.get(chat_id, chat)["type"] == "channel":
+                raise ValueError(f"chat {chat_id} is a channel: use channel_posts_*")
+            if reply_to_message_id is not None:
+                quoted = self._quoted(chat_id, reply_to_message_id)
+                if quoted is None:
+                    raise ValueError(f"chat {chat_id} has no message {reply_to_message_id}")
+                content = {**content, "reply_to_message": quoted}
             self._chats.setdefault(chat_id, chat)
             message = self._new_message(chat_id, user, content)
             self._push_update("message", copy.deepcopy(message))
             return copy.deepcopy(message)
 
     def _push_update(self, kind: str, payload: dict[str, Any]) -> None:
-        with self._cond:
-            self._updates.append({"update_id": next(self._update_ids), kind: payload})
-            self._cond.notify_all()
+        self.push_raw_update({kind: payload})
 
     def _recent_calls_report(self, limit: int = 20) -> str:
         polls = [call for call in self._calls if call.method == "getUpdates"]

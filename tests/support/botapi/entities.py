@@ -328,3 +328,21 @@ def command_entities(text: str) -> list[dict[str, Any]]:
     """Telegram marks a leading ``/command`` (with optional ``@bot``) as ``bot_command``."""
     match = re.match(r"/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]+)?", text)
     return [{"type": "bot_command", "offset": 0, "length": len(match.group(0))}] if match else []
+
+
+# Telegram usernames are 5-32 characters, but short bot names such as @gif are linked too;
+# an ``@`` inside a word (e-mail addresses, ``/cmd@bot``) is not a mention.
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}(?![\w@])")
+
+
+def mention_entities(text: str) -> list[dict[str, Any]]:
+    """``mention`` entities for the ``@username``s in a user's text, offsets in UTF-16."""
+    return [
+        {"type": "mention", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m[0])}
+        for m in _MENTION.finditer(text)
+    ]
+
+
+def user_text_entities(text: str) -> list[dict[str, Any]]:
+    """The entities a Telegram client attaches to plain typed text or a caption."""
+    return command_entities(text) + mention_entities(text)

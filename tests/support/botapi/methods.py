@@ -128,15 +128,12 @@ class BotApiMethods(EmulatorState):
         allow_missing = reply.get(
             "allow_sending_without_reply", params.get("allow_sending_without_reply", False)
         )
-        with self._cond:
-            message = self._messages.get(
-                (chat_id, as_int(message_id, "Bad Request: message to be replied not found"))
-            )
-            if message is None:
-                if allow_missing:
-                    return None
-                raise ApiError("Bad Request: message to be replied not found")
-            return {k: copy.deepcopy(v) for k, v in message.items() if k != "reply_to_message"}
+        quoted = self._quoted(
+            chat_id, as_int(message_id, "Bad Request: message to be replied not found")
+        )
+        if quoted is None and not allow_missing:
+            raise ApiError("Bad Request: message to be replied not found")
+        return quoted
 
     def _send(self, chat_id: int, params: dict[str, Any], contents: list[dict]) -> list[dict]:
         """Store bot messages (replies and keyboards applied) and return them as sent."""
@@ -150,7 +147,9 @@ class BotApiMethods(EmulatorState):
                     content["reply_to_message"] = reply_to
                 if markup is not None:
                     content["reply_markup"] = markup
-                sent.append(copy.deepcopy(self._new_message(chat_id, sender, content)))
+                message = self._new_message(chat_id, sender, content)
+                self._bot_messages.add((chat_id, message["message_id"]))
+                sent.append(copy.deepcopy(message))
             return sent
 
     def _editable(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +160,7 @@ class BotApiMethods(EmulatorState):
         message = self._messages.get((chat_id, message_id))
         if message is None:
             raise ApiError("Bad Request: message to edit not found")
-        if message["from"]["id"] != self.bot_user["id"]:
+        if (chat_id, message_id) not in self._bot_messages:
             raise ApiError("Bad Request: message can't be edited")
         return message
 
@@ -217,6 +216,7 @@ class BotApiMethods(EmulatorState):
             elif offset < 0:
                 self._updates = self._updates[offset:]
             while True:
+                self._check_token()  # a revoked token ends a pending poll at once
                 if generation != self._poll_generation:
                     raise ApiError(GETUPDATES_CONFLICT, 409)
                 if self._allowed_updates is not None:
@@ -358,6 +358,7 @@ class BotApiMethods(EmulatorState):
         with self._cond:
             if self._messages.pop((chat_id, message_id), None) is None:
                 raise ApiError("Bad Request: message to delete not found")
+            self._bot_messages.discard((chat_id, message_id))
         return True
 
     def _api_send_chat_action(self, params: dict, files: dict) -> bool:
@@ -372,6 +373,8 @@ class BotApiMethods(EmulatorState):
             answered = self._callback_answers.get(query_id)
             if query_id not in self._callback_answers or answered is not None:
                 raise ApiError(QUERY_INVALID)  # unknown, or answered already
+            if time.monotonic() > self._callback_deadlines[query_id]:
+                raise ApiError(QUERY_INVALID)  # too old: Telegram allows 15 minutes
             self._callback_answers[query_id] = copy.deepcopy(params)
         return True
 

@@ -19,6 +19,8 @@ from tests.support.botapi.wire import parse_request
 
 _API_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)/?$")
 _FILE_PATH = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
+_UNAUTHORIZED = ApiError("Unauthorized", 401)
+_NOT_FOUND = ApiError("Not Found", 404)
 
 
 class _Server(ThreadingHTTPServer):
@@ -109,37 +111,31 @@ class ApiServer(EmulatorState):
             return
         match = _API_PATH.match(path)
         if match is None:
-            self._reply(
-                request,
-                HTTPStatus.NOT_FOUND,
-                {"ok": False, "error_code": 404, "description": "Not Found"},
-            )
+            self._reply_error(request, _NOT_FOUND)
             return
         if match["token"] != self.token:
-            self._reply(
-                request,
-                HTTPStatus.UNAUTHORIZED,
-                {"ok": False, "error_code": 401, "description": "Unauthorized"},
-            )
+            self._reply_error(request, _UNAUTHORIZED)
             return
         method = self._methods.get(match["method"].lower())
         if method is None:
-            self._reply(
-                request,
-                HTTPStatus.NOT_FOUND,
-                {"ok": False, "error_code": 404, "description": "Not Found"},
-            )
+            with self._cond:
+                error = _UNAUTHORIZED if self._revoked else _NOT_FOUND
+            self._reply_error(request, error)
             return
         name, handler = method
         call = ApiCall(name, {}, {}, time.time())
+        delay = 0.0
         try:
             call.params, call.files = parse_request(request)
+            self._check_token()
+            if fault := self._take_fault(name):
+                raise fault
+            delay = self._take_delay(name)
             call.result = handler(call.params, call.files)
             status, payload = HTTPStatus.OK, {"ok": True, "result": call.result}
         except ApiError as error:
             call.error = error.description
-            status = HTTPStatus(error.code)
-            payload = {"ok": False, "error_code": error.code, "description": error.description}
+            status, payload = HTTPStatus(error.code), error.payload()
         except Exception as error:  # an emulator bug: make it loud in the call log too
             traceback.print_exc(file=sys.stderr)
             call.error = f"emulator crashed: {error!r}"
@@ -148,33 +144,33 @@ class ApiServer(EmulatorState):
         with self._cond:
             self._calls.append(call)
             self._cond.notify_all()
+        time.sleep(delay)  # outside the lock: a slow answer must not stall other requests
         self._reply(request, status, payload)
 
     def _serve_file(self, request: BaseHTTPRequestHandler, token: str, file_path: str) -> None:
         if token != self.token:
-            self._reply(
-                request,
-                HTTPStatus.UNAUTHORIZED,
-                {"ok": False, "error_code": 401, "description": "Unauthorized"},
-            )
+            self._reply_error(request, _UNAUTHORIZED)
             return
         with self._cond:
             stored = self._files_by_path.get(file_path)
             call = ApiCall("downloadFile", {"file_path": file_path}, {}, time.time())
-            if stored is None:
-                call.error = "Not Found"
-            else:
+            error = _UNAUTHORIZED if self._revoked else self._take_fault("downloadFile")
+            if error is None and stored is None:
+                error = _NOT_FOUND
+            if error is None:
                 call.result = len(stored.data)
+            else:
+                call.error = error.description
             self._calls.append(call)
             self._cond.notify_all()
-        if stored is None:
-            self._reply(
-                request,
-                HTTPStatus.NOT_FOUND,
-                {"ok": False, "error_code": 404, "description": "Not Found"},
-            )
+        if error is not None:
+            self._reply_error(request, error)
             return
+        time.sleep(self._take_delay("downloadFile"))
         self._write(request, HTTPStatus.OK, "application/octet-stream", stored.data)
+
+    def _reply_error(self, request: BaseHTTPRequestHandler, error: ApiError) -> None:
+        self._reply(request, HTTPStatus(error.code), error.payload())
 
     def _reply(self, request: BaseHTTPRequestHandler, status: HTTPStatus, payload: dict) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()

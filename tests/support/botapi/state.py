@@ -8,11 +8,12 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.botapi.api import ApiCall
+from tests.support.botapi.api import ApiCall, ApiError
 from tests.support.botapi.wire import photo_renditions
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
@@ -77,6 +78,14 @@ class EmulatorState:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._file_counter = itertools.count(1)
         self._callback_answers: dict[str, dict[str, Any] | None] = {}
+        # Monotonic time after which a callback query can no longer be answered.
+        self._callback_deadlines: dict[str, float] = {}
+        # Which stored messages the bot sent: channel posts have no ``from`` to tell.
+        self._bot_messages: set[tuple[int, int]] = set()
+        # Injected by the test driver, keyed by lower-cased method name; consumed in order.
+        self._faults: dict[str, deque[ApiError]] = {}
+        self._delays: dict[str, deque[float]] = {}
+        self._revoked = False
         self._commands: list[dict[str, Any]] = []
         self._stopping = False
         self._methods = self._method_table()
@@ -85,19 +94,54 @@ class EmulatorState:
         """Bot API method name (lower-cased) to its exact name and handler."""
         raise NotImplementedError
 
-    def _new_message(self, chat_id: int, sender: dict, content: dict) -> dict[str, Any]:
+    def _new_message(
+        self, chat_id: int, sender: dict[str, Any] | None, content: dict
+    ) -> dict[str, Any]:
+        """Store a message; in a channel the channel itself signs it (no ``from``)."""
         with self._cond:
             message_id = self._last_message_id.get(chat_id, 0) + 1
             self._last_message_id[chat_id] = message_id
+            chat = self._chats[chat_id]
+            author = (
+                {"sender_chat": copy.deepcopy(chat)}
+                if chat["type"] == "channel"
+                else {"from": copy.deepcopy(sender)}
+            )
             message = {
                 "message_id": message_id,
-                "from": copy.deepcopy(sender),
-                "chat": copy.deepcopy(self._chats[chat_id]),
+                **author,
+                "chat": copy.deepcopy(chat),
                 "date": int(time.time()),
                 **content,
             }
             self._messages[(chat_id, message_id)] = message
             return message
+
+    def _quoted(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        """A stored message as ``reply_to_message`` shows it: without its own reply."""
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None:
+                return None
+            return {k: copy.deepcopy(v) for k, v in message.items() if k != "reply_to_message"}
+
+    def _take_fault(self, method: str) -> ApiError | None:
+        """The error injected for the next call of ``method``, if any (consumed)."""
+        with self._cond:
+            pending = self._faults.get(method.lower())
+            return pending.popleft() if pending else None
+
+    def _take_delay(self, method: str) -> float:
+        """Seconds to hold back the answer to this call of ``method`` (consumed)."""
+        with self._cond:
+            pending = self._delays.get(method.lower())
+            return pending.popleft() if pending else 0.0
+
+    def _check_token(self) -> None:
+        """401 once the token was revoked, as Telegram answers a token reset in @BotFather."""
+        with self._cond:
+            if self._revoked:
+                raise ApiError("Unauthorized", 401)
 
     def _store_file(self, kind: str, data: bytes, folder: str, extension: str) -> _StoredFile:
         with self._cond:
