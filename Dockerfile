@@ -16,7 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed, non-root UID/GID (10001): a host folder bind-mounted at /data must be writable by it.
 # /data is created here, owned by that user, so a named volume starts with the right owner.
 RUN groupadd --system --gid 10001 wardrobe \
-    && useradd --system --uid 10001 --gid wardrobe --create-home --shell /usr/sbin/nologin wardrobe \
+    && useradd --system --uid 10001 --gid wardrobe --create-home \
+        --shell /usr/sbin/nologin wardrobe \
     && mkdir /data \
     && chown wardrobe:wardrobe /data
 
