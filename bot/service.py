@@ -5,21 +5,49 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator
 
 from bot.core.recommender import Recommender
-from bot.settings import Settings
+from bot.settings import ConfigurationError, Settings
 from embeddings import AsyncEmbedder, ModelSource, OnnxEmbedder
-from storage.catalog import Catalog
+from storage.catalog import Catalog, CatalogUnusable
 from storage.source import CatalogSourceError
 
 log = logging.getLogger(__name__)
 
 
+def check_data_dir(settings: Settings) -> None:
+    """The data directory exists (or is created) and this user may write in it: otherwise one
+    :class:`ConfigurationError` that names it, before anything is opened there."""
+    data_dir = settings.data_dir
+    setting = f"WARDROBE_DATA_DIR={data_dir}"
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigurationError(f"{setting} is not a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(f"{setting} cannot be created: {error.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"{setting} is not writable by this user (uid {os.getuid()}): "
+            "give it to that user (chown) or choose another directory"
+        )
+
+
 def make_embedder(settings: Settings) -> AsyncEmbedder:
     """The configured embedder. It checks the configuration and loads no model; with ONNX
     Runtime it exports the model first if this is the model's first use (once, in a child
-    process: this one never imports torch)."""
+    process: this one never imports torch). A wrong model setting or file is a
+    :class:`ConfigurationError`."""
+    try:
+        return _make_embedder(settings)
+    except (ValueError, OSError) as error:
+        raise ConfigurationError(f"the embedding model cannot be used: {error}") from None
+
+
+def _make_embedder(settings: Settings) -> AsyncEmbedder:
     source = ModelSource(
         settings.embedding_backbone, settings.embedding_weights, settings.trained_model_path()
     )
@@ -51,12 +79,18 @@ def make_embedder(settings: Settings) -> AsyncEmbedder:
 async def open_recommender(settings: Settings) -> Recommender:
     """Open the catalog and index in ``settings.data_dir``; the model loads lazily.
 
-    The embedder is built (and its configuration checked) before the catalog is opened, and
-    the catalog is closed again if anything after that fails, so a bad setting cannot leave a
-    connection thread behind that keeps the process from exiting.
+    The data directory and the embedder's configuration are checked before the catalog is
+    opened, and the catalog is closed again if anything after that fails, so a bad setting
+    cannot leave a connection thread behind that keeps the process from exiting. A damaged
+    catalog is one :class:`CatalogUnusable`.
     """
+    check_data_dir(settings)
     embedder = make_embedder(settings)
-    catalog = await Catalog.open(settings.database_path)
+    try:
+        catalog = await Catalog.open(settings.database_path)
+    except BaseException:
+        embedder.close()
+        raise
     try:
         await catalog.prune_searches(settings.search_retention_days * 86400)
         stored_model = await catalog.get_meta("model")
@@ -73,6 +107,12 @@ async def open_recommender(settings: Settings) -> Recommender:
             page_size=settings.results_per_page,
             ranking=settings.ranking,
         )
+    except sqlite3.DatabaseError as error:
+        embedder.close()
+        await catalog.close()
+        raise CatalogUnusable(
+            f"the catalog database {settings.database_path} cannot be used: {error}"
+        ) from None
     except BaseException:
         embedder.close()
         await catalog.close()

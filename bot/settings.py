@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from dotenv import dotenv_values
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.ranking import RankingConfig
+from embeddings.backbones import BACKBONES
 from embeddings.weights import shipped_model
+
+ENV_FILE = ".env"
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]+)?)\Z")
 
 
 class ConfigurationError(RuntimeError):
@@ -17,12 +24,18 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
 
     telegram_bot_token: str = Field("", alias="TELEGRAM_BOT_TOKEN")
     telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
     telegram_base_file_url: str = Field("", alias="TELEGRAM_BASE_FILE_URL")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
+    telegram_webhook_url: str = Field("", alias="TELEGRAM_WEBHOOK_URL")
+    webhook_listen: str = Field("0.0.0.0", alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(8080, ge=1, le=65535, alias="WEBHOOK_PORT")
+    webhook_secret_token: str = Field(
+        "", pattern=r"^[A-Za-z0-9_-]{0,256}$", alias="WEBHOOK_SECRET_TOKEN"
+    )
 
     data_dir: Path = Field(Path("data"), alias="WARDROBE_DATA_DIR")
     catalog_styles_csv: Path | None = Field(None, alias="CATALOG_STYLES_CSV")
@@ -50,15 +63,47 @@ class Settings(BaseSettings):
     results_per_page: int = Field(5, ge=2, le=10, alias="RESULTS_PER_PAGE")
     max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, alias="MAX_IMAGE_BYTES")
     reindex_progress_seconds: float = Field(3.0, gt=0, alias="REINDEX_PROGRESS_SECONDS")
+    reindex_max_shrink: float = Field(0.5, ge=0, le=1, alias="REINDEX_MAX_SHRINK")
+    searches_per_user: int = Field(5, ge=1, alias="SEARCHES_PER_USER")
+    search_limit_seconds: float = Field(30.0, gt=0, alias="SEARCH_LIMIT_SECONDS")
     search_retention_days: int = Field(30, ge=1, alias="SEARCH_RETENTION_DAYS")
-    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
         """Accept ``ADMIN_IDS=1,2 3`` as well as a list."""
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(",", " ").split())
+            parts = value.replace(",", " ").split()
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("must be Telegram user ids (numbers), separated by commas")
+            return frozenset(int(part) for part in parts)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("embedding_backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value not in BACKBONES:
+            raise ValueError(f"must be one of {', '.join(sorted(BACKBONES))}")
+        return value
+
+    @field_validator("embedding_device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be the public https:// address Telegram sends updates to")
         return value
 
     @field_validator(
@@ -72,6 +117,40 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """The settings, with every mistake in them as one :class:`ConfigurationError` that
+        names the setting (instead of pydantic's multi-line report)."""
+        try:
+            settings = cls(**overrides)
+        except ValidationError as error:
+            raise ConfigurationError(_describe(error)) from None
+        if settings.telegram_webhook_url and not settings.webhook_secret_token:
+            raise ConfigurationError(
+                "TELEGRAM_WEBHOOK_URL is set but WEBHOOK_SECRET_TOKEN is not: choose a random "
+                "secret (letters, digits, _ and -) so only Telegram can post updates"
+            )
+        return settings
+
+    @classmethod
+    def unknown_env_file_keys(cls, path: Path = Path(ENV_FILE)) -> list[str]:
+        """Names in ``.env`` that are no setting (a typo such as ``ADMIN_ID`` would otherwise
+        be ignored without a word), each with the setting it probably meant."""
+        if not path.is_file():
+            return []
+        known = [info.alias for info in cls.model_fields.values() if info.alias]
+        unknown = []
+        for key in dotenv_values(path):
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1)
+            unknown.append(f"{key} (did you mean {close[0]}?)" if close else key)
+        return unknown
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.telegram_webhook_url)
 
     @property
     def file_base_url(self) -> str:
@@ -121,3 +200,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"no model ships for backbone {self.embedding_backbone!r}")
             return path
         return Path(value)
+
+
+def _describe(error: ValidationError) -> str:
+    """``ADMIN_IDS=abc: must be …`` for each wrong setting, on one line."""
+    aliases = {name: info.alias or name for name, info in Settings.model_fields.items()}
+    problems = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = aliases.get(field, field)
+        message = problem["msg"].removeprefix("Value error, ")
+        value = problem.get("input")
+        shown = f"={value}" if isinstance(value, str | int | float) else ""
+        problems.append(f"{name}{shown}: {message}")
+    return "invalid setting " + "; ".join(problems)

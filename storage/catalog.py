@@ -41,6 +41,10 @@ async def _switch_to_wal(db: aiosqlite.Connection, seconds: float = 5.0) -> None
             await asyncio.sleep(0.05)
 
 
+class CatalogUnusable(RuntimeError):
+    """The catalog file cannot be used as it is: damaged, not a database, or not writable."""
+
+
 @dataclass(frozen=True)
 class EmbeddedItem:
     """An item ready to be written with its image fingerprint, vector and colour descriptor."""
@@ -71,6 +75,9 @@ class Catalog:
 
     @classmethod
     async def open(cls, path: Path) -> Catalog:
+        """Open (creating and migrating) the catalog; an unusable file is one
+        :class:`CatalogUnusable` naming it, never a hang: the connection's thread would keep
+        the process from exiting, so it is closed on every failure."""
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)  # explicit transactions only
         try:
@@ -79,8 +86,13 @@ class Catalog:
             await _switch_to_wal(db)
             await db.execute("PRAGMA foreign_keys=ON")
             await migrate(db)
+            # Pages the schema lives on: a damaged file fails here, not on a shopper's search.
+            await db.execute("SELECT COUNT(*) FROM items")
+        except sqlite3.DatabaseError as error:
+            await db.close()
+            raise CatalogUnusable(f"the catalog database {path} cannot be used: {error}") from None
         except BaseException:
-            await db.close()  # its thread would keep the process from exiting
+            await db.close()
             raise
         return cls(db)
 
@@ -297,6 +309,12 @@ class Catalog:
                 "DELETE FROM searches WHERE created_at < ?", (time.time() - older_than_seconds,)
             )
         return cursor.rowcount
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and truncate it. SQLite does this
+        by itself only when no reader holds the log, which a busy bot seldom allows."""
+        async with self._write_lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- meta ------------------------------------------------------------------------------
 
