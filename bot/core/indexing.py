@@ -20,7 +20,7 @@ from embeddings.serving import PreparedFiles
 from storage.catalog import Catalog, EmbeddedItem
 from storage.index_files import build_and_save_index, update_and_save_index
 from storage.models import CatalogItem
-from storage.source import read_styles
+from storage.source import CatalogSourceError, read_styles
 from storage.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class IngestReport:
         )
 
 
+class CatalogWouldShrink(CatalogSourceError):
+    """An ingest would remove more of the catalog than it may: the source is probably broken
+    (an empty image folder, a header-only styles.csv), not the shop's new catalog."""
+
+
 @dataclass(frozen=True)
 class _Candidate:
     item: CatalogItem
@@ -81,11 +86,14 @@ class Indexer:
         reembed_all: bool = False,
         prune: bool = False,
         progress: ProgressCallback | None = None,
+        max_removed_share: float = 1.0,
     ) -> tuple[VectorIndex, IngestReport]:
         """Bring the catalog in line with the source and return the new index with a report.
 
         Unchanged images keep their vectors unless ``reembed_all``; ``prune`` removes items
-        the source no longer lists. Unreadable rows and images are reported, never fatal.
+        the source no longer lists. Unreadable rows and images are reported, never fatal, but
+        an ingest that would remove more than ``max_removed_share`` of the stored items
+        (unlisted or unreadable) writes nothing and raises :class:`CatalogWouldShrink`.
         """
         async with self._lock:
             started = time.perf_counter()
@@ -116,6 +124,7 @@ class Indexer:
             remove = {item_id for item_id in states if item_id in failed_ids}
             if prune:
                 remove |= {item_id for item_id in states if item_id not in listed}
+            _check_shrink(len(remove), len(states), len(listed), max_removed_share)
             version = int(await self._catalog.get_meta("vectors_version") or 0) + 1
             written = await self._catalog.write_items(
                 embedded,
@@ -188,6 +197,15 @@ class Indexer:
 
     def _prepare(self, batch: Sequence[_Candidate]) -> Awaitable[PreparedFiles]:
         return self._embedder.prepare_files([Path(c.item.image_path) for c in batch])
+
+
+def _check_shrink(removed: int, stored: int, listed: int, max_share: float) -> None:
+    if stored and removed > max_share * stored:
+        raise CatalogWouldShrink(
+            f"the source lists {listed} usable items and this would remove {removed} of the "
+            f"{stored} in the catalog (more than {max_share:.0%}); check the styles file and "
+            "the image folder, or force it"
+        )
 
 
 def _read_source(styles_csv: Path, images_dir: Path, report: IngestReport) -> list[_Candidate]:

@@ -180,10 +180,16 @@ class Recommender:
         reembed_all: bool = False,
         prune: bool = False,
         progress: ProgressCallback | None = None,
+        max_removed_share: float = 1.0,
     ) -> IngestReport:
         """Run an ingest; shoppers are served from the old index until the new one is swapped in."""
         index, report = await self._indexer.ingest(
-            styles_csv, images_dir, reembed_all=reembed_all, prune=prune, progress=progress
+            styles_csv,
+            images_dir,
+            reembed_all=reembed_all,
+            prune=prune,
+            progress=progress,
+            max_removed_share=max_removed_share,
         )
         self.swap_index(index, str(report.version))
         return report
@@ -211,10 +217,17 @@ class Recommender:
         colour = (await self.catalog.get_colours([key])).get(key)
         return await self._start_search(index, _Query(vector, colour), chat_id, exclude=(key,))
 
-    async def more(self, search_id: int) -> ResultPage:
-        """The next page of a stored search, never repeating an item already shown."""
+    async def more(self, search_id: int, chat_id: int) -> ResultPage:
+        """The next page of a stored search, never repeating an item already shown.
+
+        A search belongs to the chat it was made in: for any other chat it does not exist.
+        """
         session = await self.catalog.get_search(search_id)
-        if session is None or session.model != self.embedder.model_name:
+        if (
+            session is None
+            or session.chat_id != chat_id
+            or session.model != self.embedder.model_name
+        ):
             raise SearchExpired(search_id)
         index = await self._serving_index()
         vector = np.frombuffer(session.vector, dtype=np.float32)

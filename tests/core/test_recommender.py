@@ -89,7 +89,7 @@ async def test_search_more_and_item_search(recommender, source) -> None:
     assert scores == sorted(scores, reverse=True)
 
     seen = [match.item.key for match in page.matches]
-    while more := (await recommender.more(page.search_id)).matches:
+    while more := (await recommender.more(page.search_id, chat_id=5)).matches:
         seen += [match.item.key for match in more]
     assert sorted(seen) == sorted(by_key), "paging shows every item exactly once"
 
@@ -99,7 +99,9 @@ async def test_search_more_and_item_search(recommender, source) -> None:
     assert from_item.matches[0].item.item.article_type == "Trousers"
 
     with pytest.raises(SearchExpired):
-        await recommender.more(10_000)
+        await recommender.more(10_000, chat_id=5)
+    with pytest.raises(SearchExpired):  # another chat cannot read or advance this search
+        await recommender.more(page.search_id, chat_id=6)
     with pytest.raises(UnknownItem):
         await recommender.search_from_item(10_000, chat_id=5)
     with pytest.raises(ImageRejected):

@@ -62,7 +62,7 @@ async def test_more_like_this_continues_the_same_ranking(world) -> None:
     await recommender.ingest(world["styles"], world["images"])
     photo = jpeg_bytes(photo_of("Tshirts", "Green"))
     page = await recommender.search_image(photo, chat_id=4)
-    more = await recommender.more(page.search_id)
+    more = await recommender.more(page.search_id, chat_id=4)
     recommender.page_size = 10
     both = await recommender.search_image(photo, chat_id=4)
     assert set(_ids(page.matches)) | set(_ids(more.matches)) == set(_ids(both.matches))
@@ -80,7 +80,7 @@ async def test_a_duplicate_photo_does_not_share_a_page_with_its_twin(world) -> N
     assert len(page.matches) == 5
     assert not {red_dress.id, "9999"} <= set(_ids(page.matches))
     shown = _ids(page.matches)
-    while more := (await recommender.more(page.search_id)).matches:
+    while more := (await recommender.more(page.search_id, chat_id=5)).matches:
         shown += _ids(more)
     assert {red_dress.id, "9999"} <= set(shown), "the twin is deferred, not lost"
 
