@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 
 from bot.chat import replies
 from bot.chat.context import ChatContext
-from bot.core.indexing import IngestReport
+from bot.core.indexing import CatalogWouldShrink, IngestReport
 from bot.core.recommender import Recommender
 from bot.settings import Settings
 from storage.source import CatalogSourceError
@@ -41,9 +41,13 @@ def admin_only(handler: Handler) -> Handler:
 
 @admin_only
 async def reindex(update: Update, context: ChatContext) -> None:
-    """Start re-embedding the catalog source; the old index keeps serving until the swap."""
+    """Start re-embedding the catalog source; the old index keeps serving until the swap.
+
+    ``/reindex force`` lets it remove more than ``REINDEX_MAX_SHRINK`` of the catalog.
+    """
     settings, recommender = context.settings, context.recommender
     message = update.effective_message
+    force = [arg.lower() for arg in context.args or []] == ["force"]
     if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
         await message.reply_text(
             "No catalog source is configured. Set CATALOG_STYLES_CSV and CATALOG_IMAGES_DIR."
@@ -53,12 +57,15 @@ async def reindex(update: Update, context: ChatContext) -> None:
         await message.reply_text("A reindex is already running; I'll report when it's done.")
         return
     status = await message.reply_text("Reindex started…")
-    context.application.create_task(
-        _run_reindex(recommender, settings, status), update=update, name="reindex"
+    max_removed = 1.0 if force else settings.reindex_max_shrink
+    context.bot_data.run_in_background(
+        _run_reindex(recommender, settings, status, max_removed), name="reindex"
     )
 
 
-async def _run_reindex(recommender: Recommender, settings: Settings, status: Message) -> None:
+async def _run_reindex(
+    recommender: Recommender, settings: Settings, status: Message, max_removed: float
+) -> None:
     progress = {"done": 0, "total": 0}
     started = time.monotonic()
 
@@ -72,19 +79,33 @@ async def _run_reindex(recommender: Recommender, settings: Settings, status: Mes
             reembed_all=True,
             prune=True,
             progress=on_progress,
+            max_removed_share=max_removed,
         )
     )
     shown = ""
-    while not ingest.done():
-        await asyncio.wait({ingest}, timeout=settings.reindex_progress_seconds)
-        if ingest.done():
-            break
-        text = _progress_text(progress["done"], progress["total"], time.monotonic() - started)
-        if text != shown:
-            shown = text
-            await _edit(status, text)
+    try:
+        while not ingest.done():
+            await asyncio.wait({ingest}, timeout=settings.reindex_progress_seconds)
+            if ingest.done():
+                break
+            text = _progress_text(progress["done"], progress["total"], time.monotonic() - started)
+            if text != shown:
+                shown = text
+                await _edit(status, text)
+    except asyncio.CancelledError:  # the bot is stopping: the catalog rolls back, untouched
+        ingest.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await ingest
+        await _edit(status, "Reindex cancelled: the bot stopped. The previous index is served.")
+        raise
     try:
         report = ingest.result()
+    except CatalogWouldShrink as error:
+        await _edit(
+            status,
+            f"Reindex refused: {error}. Nothing was changed; /reindex force removes them.",
+        )
+        return
     except CatalogSourceError as error:
         await _edit(status, f"Reindex failed: {error}. The previous index is still served.")
         return

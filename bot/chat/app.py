@@ -1,10 +1,13 @@
-"""Wiring at the edge: settings → the recommender in ``bot_data`` → handlers → PTB Application."""
+"""Wiring at the edge: settings → the Telegram client → handlers → PTB Application.
+
+Shoppers' messages are answered in private chats; in groups only photos and messages addressed
+to the bot (a mention, or a reply to it) and commands. Edited messages, channel posts and
+updates without a message are not searches: no handler takes them.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from telegram import BotCommand, Update
+from telegram import BotCommand, Message
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -14,12 +17,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import service
 from bot.chat import admin, buttons, handlers
 from bot.chat.context import CONTEXT_TYPES, BotData
+from bot.chat.throttle import SearchThrottle
+from bot.server.telegram_client import make_bot
 from bot.settings import ConfigurationError, Settings
-
-log = logging.getLogger(__name__)
 
 # Updates handled at once. A search mostly waits (download, the embedder's queue, upload), so
 # a small number let 30 waiting searches hold every slot and a /help waited 0.7–1.5 s behind
@@ -32,56 +34,59 @@ COMMANDS = [
 ]
 
 
+class AddressedToBot(filters.MessageFilter):
+    """A private chat's message, or a group message that mentions the bot or replies to it."""
+
+    def filter(self, message: Message) -> bool:
+        if message.chat.type == "private":
+            return True
+        bot = message.get_bot()
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user and replied.from_user.id == bot.id:
+            return True
+        mention = f"@{bot.username}".lower()
+        entities = message.parse_entities(["mention"]) or message.parse_caption_entities(
+            ["mention"]
+        )
+        return any(text.lower() == mention for text in entities.values())
+
+
+# New messages only: an edited caption is not a new search, a channel post not a shopper.
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+ADDRESSED = NEW_MESSAGE & AddressedToBot()
+
+
 def build_application(settings: Settings) -> Application:
     if not settings.telegram_bot_token:
         raise ConfigurationError(
             "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and put it in .env "
             "(see .env.example) or the environment."
         )
-
-    async def post_init(application: Application) -> None:
-        recommender = await service.open_recommender(settings)
-        bot_data: BotData = application.bot_data
-        bot_data.recommender = recommender
-        application.create_task(recommender.warm_up(), name="warm-up")
-        stats = await recommender.stats()
-        if stats.items == 0:
-            application.create_task(service.load_configured_catalog(recommender, settings))
-        await application.bot.set_my_commands(COMMANDS)
-        log.info(
-            "bot @%s ready: %d items indexed, model %s",
-            application.bot.username,
-            stats.index_vectors,
-            stats.model,
-        )
-
-    async def post_shutdown(application: Application) -> None:
-        recommender = application.bot_data.recommender
-        if recommender is not None:
-            await recommender.close()
-
     application = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token)
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.file_base_url)
+        .bot(make_bot(settings.telegram_bot_token, settings.telegram_base_url,
+                      settings.file_base_url))
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(CONCURRENT_UPDATES)
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
         .build()
-    )
-    application.bot_data.settings = settings
+    )  # fmt: skip
+    bot_data: BotData = application.bot_data
+    bot_data.settings = settings
+    bot_data.throttle = SearchThrottle(settings.searches_per_user, settings.search_limit_seconds)
     add_handlers(application)
     return application
 
 
 def add_handlers(application: Application) -> None:
-    application.add_handler(CommandHandler(["start", "help"], handlers.help_command))
-    application.add_handler(CommandHandler("reindex", admin.reindex))
-    application.add_handler(CommandHandler("stats", admin.stats))
-    application.add_handler(MessageHandler(filters.PHOTO, handlers.photo))
-    application.add_handler(MessageHandler(filters.Document.ALL, handlers.image_document))
+    application.add_handler(
+        CommandHandler(["start", "help"], handlers.help_command, filters=NEW_MESSAGE)
+    )
+    application.add_handler(CommandHandler("reindex", admin.reindex, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("stats", admin.stats, filters=NEW_MESSAGE))
+    application.add_handler(MessageHandler(ADDRESSED & filters.PHOTO, handlers.photo))
+    application.add_handler(
+        MessageHandler(ADDRESSED & filters.Document.ALL, handlers.image_document)
+    )
     application.add_handler(
         CallbackQueryHandler(handlers.more_like_this, pattern=buttons.MORE_LIKE_THIS)
     )
@@ -89,11 +94,5 @@ def add_handlers(application: Application) -> None:
         CallbackQueryHandler(handlers.search_from_item, pattern=buttons.SEARCH_FROM_ITEM)
     )
     application.add_handler(CallbackQueryHandler(handlers.unknown_button))
-    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, handlers.help_command))
+    application.add_handler(MessageHandler(ADDRESSED, handlers.help_command))
     application.add_error_handler(handlers.error_handler)
-
-
-def run(settings: Settings) -> None:
-    """Start polling until interrupted (Ctrl-C / SIGTERM)."""
-    application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)

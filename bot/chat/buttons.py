@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import CallbackContext
 
-MORE_LIKE_THIS = re.compile(r"more:([0-9]+)\Z")
+# At most 18 digits: anything longer is forged, and would not fit SQLite's 64-bit integers.
+MORE_LIKE_THIS = re.compile(r"more:([0-9]{1,18})\Z")
 """More like this: the next page of search ``<search id>``."""
-SEARCH_FROM_ITEM = re.compile(r"item:([0-9]+)\Z")
+SEARCH_FROM_ITEM = re.compile(r"item:([0-9]{1,18})\Z")
 """An item's number: a new search from catalog item ``<item key>``."""
 
 

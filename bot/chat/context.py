@@ -3,18 +3,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
+from bot.chat.throttle import RecentAlbums, SearchThrottle
 from bot.core.recommender import Recommender
 from bot.settings import Settings
 
 
 class BotData:
-    """What the whole bot shares: set up by :mod:`bot.chat.app` before polling starts."""
+    """What the whole bot shares: set up by :mod:`bot.chat.app` and :mod:`bot.server.run`
+    before the first update is handled."""
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.recommender: Recommender | None = None
+        self.throttle: SearchThrottle | None = None
+        self.albums = RecentAlbums()
+        self._background: set[asyncio.Task] = set()
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        """Start ``work`` (a reindex, the first catalog load) so that stopping the bot
+        cancels it instead of waiting for it (:meth:`cancel_background`)."""
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def cancel_background(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 class ChatContext(CallbackContext[ExtBot, dict, dict, BotData]):
@@ -27,11 +53,18 @@ class ChatContext(CallbackContext[ExtBot, dict, dict, BotData]):
 
     @property
     def recommender(self) -> Recommender:
-        """Opened in ``post_init``, so it is there before the first update is handled."""
+        """Opened before polling starts, so it is there before the first update is handled."""
         recommender = self.bot_data.recommender
         if recommender is None:
             raise RuntimeError("the recommender is not open yet")
         return recommender
+
+    @property
+    def throttle(self) -> SearchThrottle:
+        throttle = self.bot_data.throttle
+        if throttle is None:
+            raise RuntimeError("the search limit is not set up")
+        return throttle
 
 
 CONTEXT_TYPES = ContextTypes(context=ChatContext, bot_data=BotData)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from telegram import Message, PhotoSize, Update
+from telegram import CallbackQuery, Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot.chat import album, buttons, replies
 from bot.chat.context import ChatContext
+from bot.chat.throttle import Verdict
 from bot.core.recommender import EmptyCatalog, ResultPage, SearchExpired, UnknownItem
 from embeddings import ImageRejected
 
@@ -33,8 +37,10 @@ async def help_command(update: Update, context: ChatContext) -> None:
 
 async def photo(update: Update, context: ChatContext) -> None:
     message = update.effective_message
+    if not await _admitted(update, context):
+        return
     size = pick_photo_size(message.photo)
-    await _search_file(message, context, size.file_id, size.file_size)
+    await _search_file(update, context, size.file_id, size.file_size)
 
 
 async def image_document(update: Update, context: ChatContext) -> None:
@@ -44,7 +50,41 @@ async def image_document(update: Update, context: ChatContext) -> None:
     if document.mime_type not in ACCEPTED_IMAGE_TYPES and not name.endswith(IMAGE_SUFFIXES):
         await message.reply_text(replies.UNSUPPORTED_FILE)
         return
-    await _search_file(message, context, document.file_id, document.file_size)
+    if not await _admitted(update, context):
+        return
+    await _search_file(update, context, document.file_id, document.file_size)
+
+
+async def _admitted(update: Update, context: ChatContext) -> bool:
+    """Whether this search may run: one answer per album, and the user's search limit
+    (:mod:`bot.chat.throttle`), told once with how long to wait."""
+    message = update.effective_message
+    if message is not None and not context.bot_data.albums.first_of(message.media_group_id):
+        return False
+    user_id = _sender_id(update)
+    verdict = context.throttle.check(user_id)
+    if verdict is Verdict.GO:
+        return True
+    log.info("search limit: refused a search of user %s", user_hash(context, user_id))
+    if verdict is Verdict.WAIT:
+        seconds = max(1, round(context.throttle.retry_in(user_id)))
+        await context.bot.send_message(
+            update.effective_chat.id, replies.ONE_MOMENT.format(seconds=seconds)
+        )
+    return False
+
+
+def _sender_id(update: Update) -> int:
+    """Who to count a search against: the user, else (anonymous admins, channels) the chat."""
+    user = update.effective_user
+    return user.id if user is not None else update.effective_chat.id
+
+
+def user_hash(context: ChatContext, user_id: int) -> str:
+    """A stable pseudonym for logs: keyed with the bot's token, so ids cannot be guessed back
+    from it by trying them all."""
+    key = context.settings.telegram_bot_token.encode()
+    return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def pick_photo_size(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
@@ -57,27 +97,57 @@ def pick_photo_size(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
 
 
 async def _search_file(
-    message: Message, context: ChatContext, file_id: str, file_size: int | None
+    update: Update, context: ChatContext, file_id: str, file_size: int | None
 ) -> None:
+    message = update.effective_message
     limit = context.settings.max_image_bytes
     if file_size and file_size > limit:
         await _say_too_large(message, replies.human_size(file_size), limit)
         return
+    timing = SearchTiming(context, update, "photo")
     async with chat_action(context, message.chat_id):
         data = await _download(context, file_id)
         if data is None or len(data) > limit:
             size = "over 20 MB" if data is None else replies.human_size(len(data))
             await _say_too_large(message, size, limit)
             return
+        timing.lap("download")
         try:
             page = await context.recommender.search_image(data, message.chat_id)
         except ImageRejected as rejected:
+            timing.done(f"rejected ({rejected.reason})")
             await message.reply_text(rejected.reason)
             return
         except EmptyCatalog:
             await message.reply_text(replies.CATALOG_EMPTY)
             return
-        await _reply_with_page(message.chat_id, context, page, empty_text=replies.NO_MATCHES)
+        timing.lap("search")
+        await _reply_with_page(
+            message.chat_id, context, page, empty_text=replies.NO_MATCHES, timing=timing
+        )
+
+
+class SearchTiming:
+    """One log line per search: who (pseudonymous), how long each stage took, what was shown.
+    Never the photo."""
+
+    def __init__(self, context: ChatContext, update: Update, kind: str) -> None:
+        self._who = user_hash(context, _sender_id(update))
+        self._kind = kind
+        self._started = self._last = time.perf_counter()
+        self._laps: list[str] = []
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._laps.append(f"{stage}={1000 * (now - self._last):.0f}ms")
+        self._last = now
+
+    def done(self, outcome: str) -> None:
+        total = 1000 * (time.perf_counter() - self._started)
+        log.info(
+            "search %s user=%s %s total=%.0fms: %s",
+            self._kind, self._who, " ".join(self._laps), total, outcome,
+        )  # fmt: skip
 
 
 async def _download(context: ChatContext, file_id: str) -> bytes | None:
@@ -96,13 +166,17 @@ async def _say_too_large(message: Message, size: str, limit: int) -> None:
 
 
 async def more_like_this(update: Update, context: ChatContext) -> None:
-    """The next page of a search (:data:`buttons.MORE_LIKE_THIS`)."""
+    """The next page of a search (:data:`buttons.MORE_LIKE_THIS`), in the chat it was made in."""
     search_id = buttons.number(context)
     if search_id is None:
         await unknown_button(update, context)
         return
     await _page_from_button(
-        update, context, lambda _chat_id: context.recommender.more(search_id), replies.NO_MORE
+        update,
+        context,
+        lambda chat_id: context.recommender.more(search_id, chat_id),
+        replies.NO_MORE,
+        kind="more",
     )
 
 
@@ -117,12 +191,22 @@ async def search_from_item(update: Update, context: ChatContext) -> None:
         context,
         lambda chat_id: context.recommender.search_from_item(key, chat_id),
         replies.NO_MATCHES,
+        kind="item",
     )
 
 
 async def unknown_button(update: Update, context: ChatContext) -> None:
-    """A button from some older version of the bot: nothing sensible to do but answer it."""
-    await update.callback_query.answer()
+    """A button from some older version of the bot, or forged: nothing to do but answer it."""
+    await _answer(update.callback_query)
+
+
+async def _answer(query: CallbackQuery) -> None:
+    """Stop the button's spinner. Best-effort: after downtime Telegram refuses the answer
+    ("query is too old"), and the shopper still wants the page they asked for."""
+    try:
+        await query.answer()
+    except TelegramError as error:
+        log.info("could not answer a button press: %s", error)
 
 
 async def _page_from_button(
@@ -130,9 +214,17 @@ async def _page_from_button(
     context: ChatContext,
     search: Callable[[int], Awaitable[ResultPage]],
     empty_text: str,
+    *,
+    kind: str,
 ) -> None:
-    await update.callback_query.answer()
-    chat_id = update.effective_chat.id
+    await _answer(update.callback_query)
+    chat = update.effective_chat
+    if chat is None:  # a button of an inline message: this bot sends none
+        return
+    if not await _admitted(update, context):
+        return
+    chat_id = chat.id
+    timing = SearchTiming(context, update, kind)
     async with chat_action(context, chat_id):
         try:
             page = await search(chat_id)
@@ -145,20 +237,30 @@ async def _page_from_button(
         except EmptyCatalog:
             await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
             return
-        await _reply_with_page(chat_id, context, page, empty_text=empty_text)
+        timing.lap("search")
+        await _reply_with_page(chat_id, context, page, empty_text=empty_text, timing=timing)
 
 
 async def _reply_with_page(
-    chat_id: int, context: ChatContext, page: ResultPage, *, empty_text: str
+    chat_id: int,
+    context: ChatContext,
+    page: ResultPage,
+    *,
+    empty_text: str,
+    timing: SearchTiming,
 ) -> None:
     if not page.matches:
+        timing.done("nothing found")
         await context.bot.send_message(chat_id, empty_text)
         return
     sent = await album.send_album(context.bot, chat_id, page)
+    timing.lap("album")
     if sent is None:
+        timing.done("no catalog photo left to send")
         return
     await context.recommender.remember_file_ids(sent.new_file_ids)
     await album.send_buttons(context.bot, chat_id, sent.page)
+    timing.done("shown " + ",".join(match.item.item.id for match in sent.page.matches))
 
 
 @contextlib.asynccontextmanager

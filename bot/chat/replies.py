@@ -24,6 +24,10 @@ NO_MATCHES = "I couldn't find anything similar in the catalog."
 NO_MORE = "That's everything similar I have for this search."
 SEARCH_EXPIRED = "This search has expired (the catalog was updated). Please send the photo again."
 ITEM_GONE = "That item is no longer in the catalog. Please send a photo to search again."
+ONE_MOMENT = (
+    "One moment, please: that's a lot of searches at once. Send your next photo in about "
+    "{seconds} s."
+)
 FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
 NOT_ADMIN = "Sorry, that command is only for the shop's admins."
 RESULTS_HEADER = "Tap a number to see items like it, or ask for more."

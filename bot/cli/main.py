@@ -1,5 +1,5 @@
-"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, bench,
-evaluate, train).
+"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, health,
+bench, evaluate, train).
 
 ``wardrobe search --json`` prints one JSON object per query image per line:
 ``{"query": "<path>", "results": [{"id": "<product id>", "score": <float>, "name": ...}]}``,
@@ -22,28 +22,36 @@ from bot.cli.bench import add_bench_parser
 from bot.cli.common import CliError, add_source_options, catalog_source, progress_bar
 from bot.cli.evaluate import add_evaluate_parser
 from bot.cli.train import add_train_parser
-from bot.settings import Settings
+from bot.logs import configure_logging, token_secrets
+from bot.settings import ConfigurationError, Settings
+from storage.catalog import CatalogUnusable
 from storage.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
     from bot.core.recommender import Match
 
+log = logging.getLogger("wardrobe")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings()
-    if args.data_dir:
-        settings = settings.model_copy(update={"data_dir": args.data_dir})
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        settings = Settings.load(**({"WARDROBE_DATA_DIR": args.data_dir} if args.data_dir else {}))
+    except ConfigurationError as error:
+        return _fail(error)
+    configure_logging(settings.log_level, token_secrets(settings.telegram_bot_token))
+    for key in Settings.unknown_env_file_keys():
+        log.warning("unknown setting in .env, ignored: %s", key)
     try:
         return args.handler(args, settings)
-    except (CliError, SchemaTooNew) as error:
-        print(f"wardrobe: error: {error}", file=sys.stderr)
-        return 2
+    except (CliError, ConfigurationError, CatalogUnusable, SchemaTooNew) as error:
+        return _fail(error)
+
+
+def _fail(error: Exception) -> int:
+    print(f"wardrobe: error: {error}", file=sys.stderr)
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     add_source_options(ingest)
     ingest.add_argument("--reembed", action="store_true", help="re-embed unchanged images too")
     ingest.add_argument("--prune", action="store_true", help="remove items not in this file")
+    ingest.add_argument(
+        "--force",
+        action="store_true",
+        help="remove items even when that is more than REINDEX_MAX_SHRINK of the catalog",
+    )
     ingest.set_defaults(handler=_ingest)
 
     search = commands.add_parser("search", help="find catalog items similar to image files")
@@ -74,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="catalog and index summary")
     stats.set_defaults(handler=_stats)
 
+    health = commands.add_parser(
+        "health", help="exit 0 when the running bot is healthy (Docker's HEALTHCHECK)"
+    )
+    health.set_defaults(handler=_health)
+
     add_bench_parser(commands)
     add_evaluate_parser(commands)
     add_train_parser(commands)
@@ -81,24 +99,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.chat.app import run
-    from bot.settings import ConfigurationError
+    from bot.server.run import run
 
-    try:
-        run(settings)
-    except ConfigurationError as error:
-        raise CliError(str(error)) from None
+    return run(settings)
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.server.heartbeat import heartbeat_path, problem
+
+    port = settings.webhook_port if settings.webhook_mode else None
+    if found := problem(heartbeat_path(settings.data_dir), port):
+        raise CliError(found)
+    print("ok")
     return 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     styles, images = catalog_source(args, settings)
-    return asyncio.run(_ingest_async(settings, styles, images, args.reembed, args.prune))
+    max_removed = 1.0 if args.force else settings.reindex_max_shrink
+    return asyncio.run(
+        _ingest_async(settings, styles, images, args.reembed, args.prune, max_removed)
+    )
 
 
 async def _ingest_async(
-    settings: Settings, styles: Path, images: Path, reembed: bool, prune: bool
+    settings: Settings,
+    styles: Path,
+    images: Path,
+    reembed: bool,
+    prune: bool,
+    max_removed: float,
 ) -> int:
+    from bot.core.indexing import CatalogWouldShrink
     from bot.service import opened_recommender
     from storage.source import CatalogSourceError
 
@@ -106,8 +138,15 @@ async def _ingest_async(
         try:
             with progress_bar("embedding") as progress:
                 report = await recommender.ingest(
-                    styles, images, reembed_all=reembed, prune=prune, progress=progress
+                    styles,
+                    images,
+                    reembed_all=reembed,
+                    prune=prune,
+                    progress=progress,
+                    max_removed_share=max_removed,
                 )
+        except CatalogWouldShrink as error:
+            raise CliError(f"{error} with --force") from None
         except CatalogSourceError as error:
             raise CliError(str(error)) from None
     print(report.summary())

@@ -1,0 +1,1 @@
+"""Running the bot as a service: the Telegram client, polling or webhook, signals, health."""

@@ -1,0 +1,177 @@
+"""The bot's Telegram client: outgoing flood control and retries, updates it cannot read,
+a revoked token.
+
+python-telegram-bot's ``AIORateLimiter`` keeps under Telegram's limits and retries a 429
+after ``retry_after``; :class:`FlowControl` adds what a shop's bot needs on top: an album
+counts as its photos, and server errors and dropped connections are retried with backoff
+where sending again cannot show the shopper a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from telegram import Update
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3
+"""Attempts after the first, for a 429 (after ``retry_after``) and for errors worth retrying."""
+BACKOFF_SECONDS = 0.5
+"""Wait before the first retry of a server or network error; doubled for each next one."""
+
+# Methods whose repetition changes nothing the shopper sees. Sending a message or an album is
+# not one: when the answer is lost, the message may have been delivered all the same.
+_REPEATABLE = frozenset(
+    {
+        "answerCallbackQuery",
+        "deleteWebhook",
+        "editMessageReplyMarkup",
+        "editMessageText",
+        "getFile",
+        "getMe",
+        "sendChatAction",
+        "setMyCommands",
+        "setWebhook",
+    }
+)
+_SERVER_ERROR = re.compile(r"\(5\d\d\)$|^Bad Gateway$")
+_NOT_CONNECTED = ("httpx.ConnectError", "httpx.ConnectTimeout", "Pool timeout")
+
+
+def may_send_again(endpoint: str, error: NetworkError) -> bool:
+    """Whether a request that failed with ``error`` can be made again without doubling it:
+    Telegram answered with a server error (it did nothing), the connection never opened, or
+    the method is repeatable."""
+    if isinstance(error, BadRequest):  # the request itself is wrong: the same again fails
+        return False
+    message = error.message
+    if _SERVER_ERROR.search(message) or message.startswith(_NOT_CONNECTED):
+        return True
+    return endpoint in _REPEATABLE
+
+
+class FlowControl(AIORateLimiter):
+    """``AIORateLimiter`` (30 messages/s overall, 20/min per group, 429s retried) with albums
+    counted as their photos and bounded retries of server and network errors."""
+
+    def __init__(self, retries: int = RETRIES, backoff: float = BACKOFF_SECONDS) -> None:
+        super().__init__(max_retries=retries)
+        self._retries = retries
+        self._backoff = backoff
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict | list[dict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict | list[dict]:
+        photos = len(data.get("media") or ()) if endpoint == "sendMediaGroup" else 0
+        if photos > 1 and self._base_limiter is not None:
+            await self._base_limiter.acquire(photos - 1)  # the send itself takes one more
+        attempt = 0
+        while True:
+            try:
+                return await super().process_request(
+                    callback, args, kwargs, endpoint, data, rate_limit_args
+                )
+            except NetworkError as error:
+                if attempt >= self._retries or not may_send_again(endpoint, error):
+                    raise
+                delay = self._backoff * 2**attempt
+                attempt += 1
+                log.warning(
+                    "%s failed (%s); attempt %d of %d in %.1f s",
+                    endpoint, error, attempt + 1, self._retries + 1, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+
+
+class ResilientBot(ExtBot):
+    """``ExtBot`` that never stalls on an update it cannot read and reports a revoked token.
+
+    python-telegram-bot drops a batch of updates it fails to parse without confirming it, so
+    the same batch came back ~20 times a second, for ever and across restarts. Here each
+    update is read on its own and an unreadable one is logged once and passed on empty (the
+    poller confirms it; no handler takes it).
+    """
+
+    __slots__ = ("_polled", "_token_revoked")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with self._unfrozen():
+            self._token_revoked = asyncio.Event()
+            self._polled = [float("-inf")]  # mutable: the bot object itself is frozen
+
+    @property
+    def token_revoked(self) -> asyncio.Event:
+        """Set once Telegram refuses the token (401): nothing but a new token helps."""
+        return self._token_revoked
+
+    def seconds_since_poll(self) -> float:
+        """Since Telegram last answered a long poll (infinite before the first)."""
+        return time.monotonic() - self._polled[0]
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        try:
+            updates = await super().get_updates(*args, **kwargs)
+            self._polled[0] = time.monotonic()
+            return updates
+        except InvalidToken:
+            self._token_revoked.set()
+            raise
+        except TelegramError:
+            raise
+        except Exception:  # python-telegram-bot could not read what Telegram sent
+            return await self._each_readable(*args, **kwargs)
+
+    async def _each_readable(
+        self,
+        offset: int | None = None,
+        limit: int = 100,
+        timeout: Any = None,
+        allowed_updates: Sequence[str] | None = None,
+        **_: Any,
+    ) -> tuple[Update, ...]:
+        data = {"offset": offset, "limit": limit, "timeout": 0, "allowed_updates": allowed_updates}
+        updates = []
+        for raw in await self._post("getUpdates", data):
+            try:
+                updates.append(Update.de_json(raw, self))
+            except Exception as error:
+                log.error("skipped unreadable update %s: %r", raw.get("update_id"), error)
+                updates.append(Update(update_id=int(raw["update_id"])))
+        return tuple(updates)
+
+
+def make_bot(token: str, base_url: str, base_file_url: str) -> ResilientBot:
+    """The bot with flow control and timeouts for a shop: albums may take a while to upload
+    (a slow answer is waited for, not apologised for and then delivered)."""
+    requests = HTTPXRequest(
+        connection_pool_size=256,
+        connect_timeout=10,
+        read_timeout=30,
+        write_timeout=30,
+        media_write_timeout=60,
+        pool_timeout=10,
+    )
+    return ResilientBot(
+        token,
+        base_url=base_url,
+        base_file_url=base_file_url,
+        request=requests,
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10),
+        rate_limiter=FlowControl(),
+    )
