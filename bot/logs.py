@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 REDACTED = "<redacted>"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_CHATTY = ("httpx", "httpcore")  # a line per request (with the token in the URL) at INFO
+# A line per request (httpx: with the token in the URL), two per scheduled job (apscheduler).
+_CHATTY = ("httpx", "httpcore", "apscheduler")
 
 
 class RedactingFormatter(logging.Formatter):

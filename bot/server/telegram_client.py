@@ -10,10 +10,11 @@ where sending again cannot show the shopper a message twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import re
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from telegram import Update
@@ -43,18 +44,42 @@ _REPEATABLE = frozenset(
         "setWebhook",
     }
 )
-_SERVER_ERROR = re.compile(r"\(5\d\d\)$|^Bad Gateway$")
+# Answers that say the request was not carried out. Not 504: a gateway that gave up waiting
+# does not know whether Telegram sent the message.
+_NOT_DONE = frozenset({HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.BAD_GATEWAY,
+                       HTTPStatus.SERVICE_UNAVAILABLE})  # fmt: skip
 _NOT_CONNECTED = ("httpx.ConnectError", "httpx.ConnectTimeout", "Pool timeout")
+
+
+class ServerError(NetworkError):
+    """Telegram (or the proxy before it) answered with a 5xx status, kept in ``status``
+    (python-telegram-bot's own NetworkError keeps only the description)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _StatusKeepingRequest(HTTPXRequest):
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code >= 500:
+            try:
+                description = json.loads(payload).get("description")
+            except (ValueError, AttributeError):
+                description = None
+            raise ServerError(code, f"{description or HTTPStatus(code).phrase} ({code})")
+        return code, payload
 
 
 def may_send_again(endpoint: str, error: NetworkError) -> bool:
     """Whether a request that failed with ``error`` can be made again without doubling it:
-    Telegram answered with a server error (it did nothing), the connection never opened, or
-    the method is repeatable."""
+    Telegram said it did nothing, the connection never opened, or the method is repeatable."""
     if isinstance(error, BadRequest):  # the request itself is wrong: the same again fails
         return False
-    message = error.message
-    if _SERVER_ERROR.search(message) or message.startswith(_NOT_CONNECTED):
+    if isinstance(error, ServerError) and error.status in _NOT_DONE:
+        return True
+    if error.message.startswith(_NOT_CONNECTED):
         return True
     return endpoint in _REPEATABLE
 
@@ -159,7 +184,7 @@ class ResilientBot(ExtBot):
 def make_bot(token: str, base_url: str, base_file_url: str) -> ResilientBot:
     """The bot with flow control and timeouts for a shop: albums may take a while to upload
     (a slow answer is waited for, not apologised for and then delivered)."""
-    requests = HTTPXRequest(
+    requests = _StatusKeepingRequest(
         connection_pool_size=256,
         connect_timeout=10,
         read_timeout=30,
@@ -172,6 +197,6 @@ def make_bot(token: str, base_url: str, base_file_url: str) -> ResilientBot:
         base_url=base_url,
         base_file_url=base_file_url,
         request=requests,
-        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10),
+        get_updates_request=_StatusKeepingRequest(connection_pool_size=1, read_timeout=10),
         rate_limiter=FlowControl(),
     )

@@ -8,57 +8,29 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.support.botapi import ApiCall, BotAPIEmulator
+from tests.support.bot_process import (
+    REPLY_TIMEOUT,
+    BotProcess,
+    bot_env,
+    keyboard,
+    reply_text,
+    to,
+    wait_for_album,
+    wait_until_polling,
+)
+from tests.support.botapi import BotAPIEmulator
 from tests.support.catalog import Product, jpeg_bytes, photo_of, write_catalog, write_styles
 from tests.support.no_torch import torchless_pythonpath
-from tests.support.paths import REPO_ROOT
 
 ADMIN = 42
 MAX_IMAGE_BYTES = 400_000
-REPLY_TIMEOUT = 90.0
-
-
-class BotProcess:
-    """``python -m bot`` in its own working directory, with its log kept for failures."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.workdir = workdir
-        self.env = env
-        self.log = workdir / "bot.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"],
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def tail(self) -> str:
-        return self.log.read_text()[-4000:] if self.log.exists() else "(no log)"
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +39,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     products = write_catalog(root / "catalog")
     emulator = BotAPIEmulator()
     emulator.start()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "TELEGRAM_BOT_TOKEN": emulator.token,
-        "TELEGRAM_BASE_URL": emulator.base_url,
-        "TELEGRAM_BASE_FILE_URL": emulator.base_file_url,
-        "ADMIN_IDS": str(ADMIN),
-        "WARDROBE_DATA_DIR": str(root / "data"),
-        "CATALOG_STYLES_CSV": str(root / "catalog" / "styles.csv"),
-        "CATALOG_IMAGES_DIR": str(root / "catalog" / "images"),
-        "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
-        "EMBEDDING_DEVICE": "cpu",
-        "REINDEX_PROGRESS_SECONDS": "0.2",
-    }
+    env = bot_env(
+        emulator,
+        root / "data",
+        ADMIN_IDS=str(ADMIN),
+        CATALOG_STYLES_CSV=str(root / "catalog" / "styles.csv"),
+        CATALOG_IMAGES_DIR=str(root / "catalog" / "images"),
+        MAX_IMAGE_BYTES=str(MAX_IMAGE_BYTES),
+        REINDEX_PROGRESS_SECONDS="0.2",
+    )
     ingest = subprocess.run(
         [sys.executable, "-m", "bot.cli", "ingest"],
         cwd=root, env=env, capture_output=True, text=True, timeout=300,
@@ -92,41 +59,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     since = emulator.mark()
     bot.start()
     try:
-        _wait_until_polling(emulator, bot, since)
+        wait_until_polling(emulator, bot, since)
         yield {"emulator": emulator, "bot": bot, "products": products, "root": root}
     finally:
         bot.stop()
         emulator.stop()
-
-
-def _wait_until_polling(emulator: BotAPIEmulator, bot: BotProcess, since: int) -> None:
-    try:
-        emulator.wait_for_call("getUpdates", since=since, timeout=REPLY_TIMEOUT)
-    except AssertionError:
-        pytest.fail(f"the bot never polled; its log:\n{bot.tail()}")
-
-
-def _to(chat_id: int):
-    return lambda call: str(call.params.get("chat_id")) == str(chat_id)
-
-
-def _album(emulator: BotAPIEmulator, chat_id: int, since: int) -> tuple[list[str], ApiCall]:
-    """Wait for an album and its buttons message; return the shown product ids and buttons."""
-    album = emulator.wait_for_call("sendMediaGroup", _to(chat_id), REPLY_TIMEOUT, since)
-    assert album.ok, album.error
-    buttons = emulator.wait_for_call(
-        "sendMessage", lambda c: _to(chat_id)(c) and "reply_markup" in c.params, 30, since
-    )
-    ids = [re.search(r"no\. (\d+)", entry["caption"]).group(1) for entry in album.params["media"]]
-    return ids, buttons
-
-
-def _keyboard(buttons: ApiCall) -> list[list[dict]]:
-    return buttons.params["reply_markup"]["inline_keyboard"]
-
-
-def _reply_text(emulator: BotAPIEmulator, chat_id: int, since: int) -> str:
-    return emulator.wait_for_call("sendMessage", _to(chat_id), REPLY_TIMEOUT, since).params["text"]
 
 
 def _product(products: list[Product], product_id: str) -> Product:
@@ -138,17 +75,17 @@ def test_photo_gets_album_of_five_similar_items_and_buttons(world: dict) -> None
     chat = 1001
     since = emulator.mark()
     emulator.user_sends_photo(chat, jpeg_bytes(photo_of("Dresses", "Red")))
-    action = emulator.wait_for_call("sendChatAction", _to(chat), REPLY_TIMEOUT, since)
+    action = emulator.wait_for_call("sendChatAction", to(chat), REPLY_TIMEOUT, since)
     assert action.params["action"] == "upload_photo"
-    ids, buttons = _album(emulator, chat, since)
+    ids, buttons = wait_for_album(emulator, chat, since)
     assert len(ids) == 5 and len(set(ids)) == 5
     top = _product(products, ids[0])
     assert top.article_type == "Dresses", f"expected a dress first, got {top}"
-    rows = _keyboard(buttons)
+    rows = keyboard(buttons)
     assert [button["text"] for button in rows[0]] == ["1", "2", "3", "4", "5"]
     assert rows[1][0]["text"] == "More like this"
     assert all(len(b["callback_data"].encode()) <= 64 for row in rows for b in row)
-    media = emulator.wait_for_call("sendMediaGroup", _to(chat), since=since).params["media"]
+    media = emulator.wait_for_call("sendMediaGroup", to(chat), since=since).params["media"]
     assert "Dresses" in media[0]["caption"] and top.colour in media[0]["caption"]
     world["first_search"] = (chat, buttons.result["message_id"], rows[1][0]["callback_data"], ids)
 
@@ -158,7 +95,7 @@ def test_more_like_this_gives_five_new_items(world: dict) -> None:
     chat, message_id, more, first_ids = world["first_search"]
     since = emulator.mark()
     query_id = emulator.user_presses_button(chat, message_id, more)
-    ids, _ = _album(emulator, chat, since)
+    ids, _ = wait_for_album(emulator, chat, since)
     assert len(ids) == 5
     assert not set(ids) & set(first_ids), "More like this repeated an item"
     assert emulator.answered_callback(query_id)
@@ -168,16 +105,16 @@ def test_more_like_this_gives_five_new_items(world: dict) -> None:
 def test_item_button_starts_a_new_search_from_that_item(world: dict) -> None:
     emulator, products = world["emulator"], world["products"]
     chat, message_id, _, first_ids = world["first_search"]
-    rows = _keyboard(emulator.wait_for_call("sendMessage", _to(chat)))
+    rows = keyboard(emulator.wait_for_call("sendMessage", to(chat)))
     since = emulator.mark()
     emulator.user_presses_button(chat, message_id, rows[0][1]["callback_data"])
-    ids, _ = _album(emulator, chat, since)
+    ids, _ = wait_for_album(emulator, chat, since)
     seed = _product(products, first_ids[1])
     assert seed.id not in ids, "the tapped item itself is not a recommendation"
     assert len(ids) == 5
     first = _product(products, ids[0])
     assert first.article_type == seed.article_type or first.colour == seed.colour
-    album = emulator.wait_for_call("sendMediaGroup", _to(chat), since=since)
+    album = emulator.wait_for_call("sendMediaGroup", to(chat), since=since)
     reused = [entry["media"] for entry in album.params["media"]
               if not entry["media"].startswith("attach://")]  # fmt: skip
     shown_before = set(world["shown"]) & set(ids)
@@ -197,9 +134,9 @@ def test_buttons_of_an_older_version_are_answered_quietly(world: dict) -> None:
             since,
         )
     emulator.user_sends_photo(chat, jpeg_bytes(photo_of("Trousers", "Blue")))
-    _album(emulator, chat, since)  # the bot went on serving
+    wait_for_album(emulator, chat, since)  # the bot went on serving
     said = [
-        call for call in emulator.calls[since:] if call.method == "sendMessage" and _to(chat)(call)
+        call for call in emulator.calls[since:] if call.method == "sendMessage" and to(chat)(call)
     ]
     assert ["reply_markup" in call.params for call in said] == [True], (
         f"a stale button made the bot say something: {[call.params.get('text') for call in said]}"
@@ -213,7 +150,7 @@ def test_image_sent_as_document_works(world: dict) -> None:
     photo_of("Casual Shoes", "Blue").save(buffer, "PNG")
     since = emulator.mark()
     emulator.user_sends_document(chat, buffer.getvalue(), "shoe.png", "image/png")
-    ids, _ = _album(emulator, chat, since)
+    ids, _ = wait_for_album(emulator, chat, since)
     assert _product(products, ids[0]).article_type == "Casual Shoes"
 
 
@@ -232,7 +169,7 @@ def test_non_photos_get_the_help_reply(world: dict, send) -> None:
     chat = 1003
     since = emulator.mark()
     send(emulator, chat)
-    assert "Send me a photo" in _reply_text(emulator, chat, since)
+    assert "Send me a photo" in reply_text(emulator, chat, since)
 
 
 def test_bad_files_get_a_friendly_reason(world: dict) -> None:
@@ -246,13 +183,13 @@ def test_bad_files_get_a_friendly_reason(world: dict) -> None:
     for data, name, mime, expected in cases:
         since = emulator.mark()
         emulator.user_sends_document(chat, data, name, mime)
-        text = _reply_text(emulator, chat, since)
+        text = reply_text(emulator, chat, since)
         assert expected in text, text
     gif = io.BytesIO()
     Image.new("RGB", (64, 64), "red").save(gif, "GIF")
     since = emulator.mark()
     emulator.user_sends_document(chat, gif.getvalue(), "anim.gif", "image/gif")
-    assert "JPEG, PNG or WebP" in _reply_text(emulator, chat, since)
+    assert "JPEG, PNG or WebP" in reply_text(emulator, chat, since)
 
 
 def test_admin_commands_refused_for_shoppers(world: dict) -> None:
@@ -261,7 +198,7 @@ def test_admin_commands_refused_for_shoppers(world: dict) -> None:
     for command in ("/reindex", "/stats"):
         since = emulator.mark()
         emulator.user_sends_text(chat, command)
-        assert "only for the shop's admins" in _reply_text(emulator, chat, since)
+        assert "only for the shop's admins" in reply_text(emulator, chat, since)
     assert not any("Reindex" in str(call.params.get("text")) for call in emulator.calls)
 
 
@@ -274,9 +211,9 @@ def test_admin_reindex_swaps_in_the_new_catalog_while_serving(world: dict) -> No
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/reindex")
     emulator.user_sends_photo(1006, jpeg_bytes(photo_of("Tshirts", "Green")))
-    ids, _ = _album(emulator, 1006, since)  # shoppers keep getting answers meanwhile
+    ids, _ = wait_for_album(emulator, 1006, since)  # shoppers keep getting answers meanwhile
     assert len(ids) == 5
-    started = emulator.wait_for_call("sendMessage", _to(ADMIN), REPLY_TIMEOUT, since)
+    started = emulator.wait_for_call("sendMessage", to(ADMIN), REPLY_TIMEOUT, since)
     assert "Reindex started" in started.params["text"]
     done = emulator.wait_for_call(
         "editMessageText",
@@ -287,11 +224,11 @@ def test_admin_reindex_swaps_in_the_new_catalog_while_serving(world: dict) -> No
     assert f"Items indexed: {len(kept)}" in done.params["text"]
     since = emulator.mark()
     emulator.user_sends_photo(1006, jpeg_bytes(photo_of("Dresses", "Purple")))
-    ids, _ = _album(emulator, 1006, since)
+    ids, _ = wait_for_album(emulator, 1006, since)
     assert not any(_product(products, i).colour == "Purple" for i in ids), "removed items served"
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/stats")
-    stats = _reply_text(emulator, ADMIN, since)
+    stats = reply_text(emulator, ADMIN, since)
     assert f"Catalog: {len(kept)} items" in stats and f"Index: {len(kept)} vectors" in stats
     assert "-d, onnx)" in stats
 
@@ -302,8 +239,8 @@ def test_more_like_this_survives_a_restart(world: dict) -> None:
     bot.stop()
     since = emulator.mark()
     bot.start()
-    _wait_until_polling(emulator, bot, since)
+    wait_until_polling(emulator, bot, since)
     emulator.user_presses_button(chat, message_id, more)
-    ids, _ = _album(emulator, chat, since)
+    ids, _ = wait_for_album(emulator, chat, since)
     assert len(ids) >= 2
     assert not set(ids) & set(world["shown"]), "a restart forgot what was already shown"

@@ -135,6 +135,12 @@ class Driver(EmulatorState):
             content.update(self._typed("caption", caption))
         return self._channel_post(chat_id, content)
 
+    def take_updates(self) -> list[dict]:
+        """Remove and return the queued updates: what Telegram would post to the webhook."""
+        with self._cond:
+            updates, self._updates = self._updates, []
+            return copy.deepcopy(updates)
+
     def push_raw_update(self, payload: dict) -> int:
         """Queue an arbitrary update body and return the ``update_id`` it was given.
 

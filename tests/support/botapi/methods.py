@@ -56,8 +56,9 @@ class BotApiMethods(EmulatorState):
                 "logOut": lambda p, f: True,
                 "close": lambda p, f: True,
                 "deleteWebhook": self._api_delete_webhook,
+                "setWebhook": self._api_set_webhook,
                 "getWebhookInfo": lambda p, f: {
-                    "url": "",
+                    "url": (self.webhook or {}).get("url", ""),
                     "has_custom_certificate": False,
                     "pending_update_count": len(self._updates),
                 },
@@ -167,9 +168,27 @@ class BotApiMethods(EmulatorState):
     # ------------------------------------------------------------------ Bot API methods
 
     def _api_delete_webhook(self, params: dict, files: dict) -> bool:
-        if params.get("drop_pending_updates"):
-            with self._cond:
+        with self._cond:
+            self.webhook = None
+            if params.get("drop_pending_updates"):
                 self._updates.clear()
+        return True
+
+    def _api_set_webhook(self, params: dict, files: dict) -> bool:
+        """Recorded, not called: tests post the updates (``take_updates``) themselves, as the
+        reverse proxy in front of the bot would."""
+        url = params.get("url") or ""
+        if not url.startswith("https://"):
+            raise ApiError("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError("Bad Request: secret token contains unallowed characters")
+        with self._cond:
+            self.webhook = {
+                "url": url,
+                "secret_token": secret,
+                "allowed_updates": params.get("allowed_updates"),
+            }
         return True
 
     def _api_set_my_commands(self, params: dict, files: dict) -> bool:
@@ -205,6 +224,12 @@ class BotApiMethods(EmulatorState):
             raise ApiError("Bad Request: can't parse allowed updates")
         deadline = time.monotonic() + timeout
         with self._cond:
+            if self.webhook is not None:
+                raise ApiError(
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                    409,
+                )
             # A newer getUpdates terminates an older one, as with two bot instances.
             self._poll_generation += 1
             generation = self._poll_generation

@@ -69,6 +69,8 @@ class EmulatorState:
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._allowed_updates: set[str] | None = None
+        self.webhook: dict[str, Any] | None = None
+        """What ``setWebhook`` set (url, secret_token, allowed_updates); None while polling."""
         self._poll_generation = 0
         self._chats: dict[int, dict[str, Any]] = {}
         self._blocked: set[int] = set()

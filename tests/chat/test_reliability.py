@@ -1,0 +1,325 @@
+"""Faults, abuse and odd updates, against the real bot through the Bot API emulator.
+
+One bot serves the module (LOG_LEVEL=DEBUG, so the secret check at the end reads every line
+it wrote); each test uses chats of its own, because searches are limited per user.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.bot_process import (
+    REPLY_TIMEOUT,
+    BotProcess,
+    bot_env,
+    reply_text,
+    to,
+    wait_for_album,
+    wait_until_polling,
+)
+from tests.support.botapi import BotAPIEmulator
+from tests.support.catalog import jpeg_bytes, photo_of, write_catalog, write_styles
+from tests.support.no_torch import torchless_pythonpath
+from tests.support.paths import REPO_ROOT
+
+ADMIN = 42
+SEARCHES_PER_USER = 3
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("reliability")
+    products = write_catalog(root / "catalog")
+    emulator = BotAPIEmulator()
+    emulator.start()
+    env = bot_env(
+        emulator,
+        root / "data",
+        PYTHONPATH=torchless_pythonpath(root),
+        ADMIN_IDS=str(ADMIN),
+        CATALOG_STYLES_CSV=str(root / "catalog" / "styles.csv"),
+        CATALOG_IMAGES_DIR=str(root / "catalog" / "images"),
+        LOG_LEVEL="DEBUG",
+        SEARCHES_PER_USER=str(SEARCHES_PER_USER),
+        REINDEX_PROGRESS_SECONDS="0.2",
+    )
+    ingest = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest"],
+        cwd=root, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    bot = BotProcess(root, env)
+    since = emulator.mark()
+    bot.start()
+    try:
+        wait_until_polling(emulator, bot, since)
+        yield {"emulator": emulator, "bot": bot, "products": products, "root": root}
+    finally:
+        bot.stop()
+        emulator.stop()
+
+
+def _photo(colour: str = "Red", kind: str = "Dresses") -> bytes:
+    return jpeg_bytes(photo_of(kind, colour))
+
+
+def _said(emulator: BotAPIEmulator, chat: int, since: int) -> list[str]:
+    return [
+        call.params["text"]
+        for call in emulator.calls[since:]
+        if call.method == "sendMessage" and to(chat)(call) and call.ok
+    ]
+
+
+def _albums(emulator: BotAPIEmulator, chat: int, since: int) -> int:
+    return sum(
+        1
+        for call in emulator.calls[since:]
+        if call.method == "sendMediaGroup" and to(chat)(call) and call.ok
+    )
+
+
+def _settle(seconds: float = 1.5) -> None:
+    """Time for an answer that should not come to show up."""
+    time.sleep(seconds)
+
+
+@pytest.mark.parametrize(
+    ("method", "code", "retry_after"),
+    [("sendMediaGroup", 500, None), ("sendMediaGroup", 502, None), ("getFile", 500, None),
+     ("sendMediaGroup", 429, 1), ("sendMessage", 429, 1)],
+    ids=["album 500", "album 502", "getFile 500", "album 429", "buttons 429"],
+)  # fmt: skip
+def test_telegram_errors_are_retried_and_the_album_is_sent_once(
+    world: dict, method: str, code: int, retry_after: int | None
+) -> None:
+    emulator = world["emulator"]
+    chat = 2000 + code + len(method)
+    since = emulator.mark()
+    emulator.fail_next(method, code=code, retry_after=retry_after)
+    emulator.user_sends_photo(chat, _photo())
+    ids, _ = wait_for_album(emulator, chat, since)
+    _settle()
+    assert len(ids) == 5
+    assert _albums(emulator, chat, since) == 1
+    assert not any("Sorry" in text for text in _said(emulator, chat, since))
+
+
+def test_a_slow_album_is_waited_for_not_apologised_for(world: dict) -> None:
+    emulator = world["emulator"]
+    chat = 2101
+    since = emulator.mark()
+    emulator.delay_next("sendMediaGroup", 7.0)  # past python-telegram-bot's default 5 s
+    emulator.user_sends_photo(chat, _photo("Blue"))
+    wait_for_album(emulator, chat, since)
+    _settle()
+    assert _albums(emulator, chat, since) == 1
+    assert _said(emulator, chat, since) == ["Tap a number to see items like it, or ask for more."]
+
+
+def test_a_request_that_keeps_failing_ends_in_one_clear_message(world: dict) -> None:
+    emulator = world["emulator"]
+    chat = 2102
+    since = emulator.mark()
+    emulator.fail_next("sendMediaGroup", code=500, times=4)  # all tries
+    emulator.user_sends_photo(chat, _photo("Green"))
+    text = reply_text(emulator, chat, since)
+    _settle()
+    assert "Sorry, something went wrong" in text
+    assert _said(emulator, chat, since) == [text]
+    tries = [c for c in emulator.calls[since:] if c.method == "sendMediaGroup" and to(chat)(c)]
+    assert len(tries) == 4, "one try and three retries"
+
+
+def test_more_like_this_works_when_telegram_refuses_the_button_answer(world: dict) -> None:
+    emulator = world["emulator"]
+    chat = 2103
+    since = emulator.mark()
+    emulator.user_sends_photo(chat, _photo("Yellow", "Tshirts"))
+    first, buttons = wait_for_album(emulator, chat, since)
+    more = buttons.params["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+    since = emulator.mark()
+    emulator.fail_next("answerCallbackQuery", code=400, description=TOO_OLD)
+    emulator.user_presses_button(chat, buttons.result["message_id"], more)
+    ids, _ = wait_for_album(emulator, chat, since)
+    assert ids and not set(ids) & set(first)
+    assert not any("Sorry" in text for text in _said(emulator, chat, since))
+
+
+def test_another_chats_search_cannot_be_read_or_advanced(world: dict) -> None:
+    emulator = world["emulator"]
+    owner, intruder = 2104, 2105
+    since = emulator.mark()
+    emulator.user_sends_photo(owner, _photo("Black", "Trousers"))
+    first, buttons = wait_for_album(emulator, owner, since)
+    more = buttons.params["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+    emulator.user_sends_text(intruder, "hi")
+    help_message = emulator.wait_for_call("sendMessage", to(intruder), REPLY_TIMEOUT, since)
+    since = emulator.mark()
+    emulator.user_presses_button(intruder, help_message.result["message_id"], more, stale=True)
+    assert "expired" in reply_text(emulator, intruder, since)
+    assert _albums(emulator, intruder, since) == 0
+    emulator.user_presses_button(owner, buttons.result["message_id"], more)
+    ids, _ = wait_for_album(emulator, owner, since)
+    assert ids and not set(ids) & set(first), "the owner's search went on where it was"
+
+
+@pytest.mark.parametrize(
+    "data", ["item:" + "9" * 30, "more:" + "9" * 19, "more:²", "item:-1", "more:1e5", "x" * 64]
+)
+def test_forged_button_data_is_answered_quietly(world: dict, data: str) -> None:
+    emulator, bot = world["emulator"], world["bot"]
+    chat = 2106
+    logged = len(bot.log.read_text())
+    since = emulator.mark()
+    emulator.user_sends_text(chat, "hi")
+    message = emulator.wait_for_call("sendMessage", to(chat), REPLY_TIMEOUT, since)
+    since = emulator.mark()
+    query = emulator.user_presses_button(chat, message.result["message_id"], data, stale=True)
+    emulator.wait_for_call(
+        "answerCallbackQuery",
+        lambda call: call.params.get("callback_query_id") == query,
+        REPLY_TIMEOUT,
+        since,
+    )
+    _settle(0.5)
+    assert _said(emulator, chat, since) == []
+    assert "Traceback" not in bot.log.read_text()[logged:]
+
+
+def test_one_users_flood_is_limited_and_others_are_still_served(world: dict) -> None:
+    emulator = world["emulator"]
+    flooder, other = 2107, 2108
+    since = emulator.mark()
+    for number in range(20):
+        emulator.user_sends_photo(flooder, _photo(["Red", "Blue", "Green", "Black"][number % 4]))
+    emulator.user_sends_photo(other, _photo("Purple"))
+    wait_for_album(emulator, other, since)
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    while _albums(emulator, flooder, since) < SEARCHES_PER_USER:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    _settle()
+    said = _said(emulator, flooder, since)
+    assert _albums(emulator, flooder, since) == SEARCHES_PER_USER
+    waits = [text for text in said if text.startswith("One moment")]
+    assert len(waits) == 1, said
+
+
+def test_an_album_of_photos_gets_one_answer(world: dict) -> None:
+    emulator = world["emulator"]
+    chat = 2109
+    since = emulator.mark()
+    emulator.user_sends_album(chat, [_photo("Red"), _photo("Blue"), _photo("Green")])
+    wait_for_album(emulator, chat, since)
+    _settle()
+    assert _albums(emulator, chat, since) == 1
+
+
+def test_in_a_group_only_messages_addressed_to_the_bot_are_answered(world: dict) -> None:
+    emulator = world["emulator"]
+    group, user = -1002110, 2110
+    since = emulator.mark()
+    emulator.user_sends_text(group, "what do you all think of my new coat?", user_id=user)
+    emulator.user_sends_photo(group, _photo("Red"), user_id=user, caption="mine")
+    _settle()
+    assert _said(emulator, group, since) == [] and _albums(emulator, group, since) == 0
+    emulator.user_sends_photo(group, _photo("Red"), user_id=user, caption="@test_bot like this?")
+    _, buttons = wait_for_album(emulator, group, since)
+    since = emulator.mark()
+    emulator.user_sends_photo(
+        group, _photo("Blue"), user_id=user + 1, reply_to_message_id=buttons.result["message_id"]
+    )
+    wait_for_album(emulator, group, since)
+    since = emulator.mark()
+    emulator.user_sends_text(group, "/help@test_bot", user_id=user)
+    assert "Send me a photo" in reply_text(emulator, group, since)
+
+
+def test_edits_channel_posts_and_senderless_updates_get_no_answer(world: dict) -> None:
+    emulator, bot = world["emulator"], world["bot"]
+    chat, channel = 2111, -1002111
+    logged = len(bot.log.read_text())
+    since = emulator.mark()
+    sent = emulator.user_sends_photo(chat, _photo("Green"), caption="this one")
+    wait_for_album(emulator, chat, since)
+    since = emulator.mark()
+    emulator.user_edits_message(chat, sent["message_id"], caption="this one, in blue?")
+    emulator.channel_posts_photo(channel, _photo("Yellow"), caption="new in")
+    emulator.channel_posts_text(channel, "sale!")
+    emulator.user_sends_photo(chat, _photo("Black", "Trousers"))
+    wait_for_album(emulator, chat, since)  # later updates still flow
+    _settle()
+    assert _albums(emulator, chat, since) == 1
+    assert _said(emulator, channel, since) == [] and _albums(emulator, channel, since) == 0
+    assert "error while handling" not in bot.log.read_text()[logged:]
+
+
+def test_an_update_the_library_cannot_read_is_skipped_once(world: dict) -> None:
+    emulator, bot = world["emulator"], world["bot"]
+    chat = 2112
+    since = emulator.mark()
+    bad = emulator.push_raw_update({"message": {"message_id": "x"}})
+    emulator.user_sends_photo(chat, _photo("Blue", "Tshirts"))
+    wait_for_album(emulator, chat, since)
+    _settle(2)
+    delivered = [
+        call
+        for call in emulator.calls[since:]
+        if call.method == "getUpdates" and any(u["update_id"] == bad for u in call.result or [])
+    ]
+    assert len(delivered) <= 2, f"fetched {len(delivered)} times"
+    assert bot.log.read_text().count(f"skipped unreadable update {bad}") == 1
+
+
+def test_a_reindex_whose_source_is_empty_is_refused(world: dict) -> None:
+    emulator, root = world["emulator"], world["root"]
+    styles = root / "catalog" / "styles.csv"
+    kept = styles.read_text()
+    write_styles(styles, [])  # a header-only styles.csv
+    try:
+        since = emulator.mark()
+        emulator.user_sends_text(ADMIN, "/reindex")
+        refused = emulator.wait_for_call(
+            "editMessageText", lambda c: "Reindex" in c.params.get("text", ""), REPLY_TIMEOUT,
+            since,
+        )  # fmt: skip
+        assert "Reindex refused" in refused.params["text"]
+        assert "remove 24 of the 24" in refused.params["text"]
+        since = emulator.mark()
+        emulator.user_sends_text(ADMIN, "/stats")
+        assert "Catalog: 24 items" in reply_text(emulator, ADMIN, since)
+    finally:
+        styles.write_text(kept)
+
+
+def test_health_reports_the_polling_bot_alive(world: dict) -> None:
+    env = {**world["bot"].env, "PYTHONPATH": str(REPO_ROOT)}
+    health = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "health"],
+        cwd=world["root"], env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert health.returncode == 0, health.stderr
+    env["WARDROBE_DATA_DIR"] = str(world["root"] / "elsewhere")
+    health = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "health"],
+        cwd=world["root"], env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert health.returncode != 0 and "no heartbeat" in health.stderr
+
+
+def test_no_secret_in_any_log_line(world: dict) -> None:
+    """Last: reads everything the bot logged at DEBUG while the module ran."""
+    emulator, bot = world["emulator"], world["bot"]
+    log = bot.log.read_text()
+    assert "search photo user=" in log, "the per-search line is there to be checked"
+    secret = emulator.token.partition(":")[2]
+    assert emulator.token not in log
+    assert secret not in log
