@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable
 
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application
@@ -50,8 +51,8 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(number, _stop_on, stop, signal.Signals(number).name)
     await _initialize(application, settings)
     webhook = (
-        WebhookServer(application, settings, lambda: _open(application))
-        if (settings.webhook_mode)
+        WebhookServer(application, settings, lambda: _open(application), UPDATES)
+        if settings.webhook_mode
         else None
     )
     try:
@@ -128,21 +129,31 @@ def _open(application: Application) -> bool:
 
 async def _stop(application: Application, webhook: WebhookServer | None) -> None:
     """Stop receiving, let searches in flight finish (for a while), cancel background work
-    (a reindex rolls back: the old index is served on the next start), close the catalog."""
+    (a reindex rolls back: the old index is served on the next start), close the catalog.
+    Every step runs even when one before failed: an open catalog would keep the process
+    alive."""
     started = time.monotonic()
     bot_data: BotData = application.bot_data
     if webhook is not None and webhook.running:
-        await webhook.stop()
+        await _step("stopping the webhook server", webhook.stop())
     if application.updater.running:
-        await application.updater.stop()
-    await bot_data.cancel_background()
+        # Re-raises what ended polling (a 401, say): already handled by the caller.
+        await _step("stopping polling", application.updater.stop())
+    await _step("cancelling background work", bot_data.cancel_background())
     if application.running:
-        try:
-            await asyncio.wait_for(application.stop(), STOP_SECONDS)
-        except TimeoutError:
-            log.warning("searches still running after %.0f s; stopping anyway", STOP_SECONDS)
+        await _step("finishing the searches in flight",
+                    asyncio.wait_for(application.stop(), STOP_SECONDS))  # fmt: skip
     if bot_data.recommender is not None:
-        await bot_data.recommender.close()
+        await _step("closing the catalog", bot_data.recommender.close())
         bot_data.recommender = None
-    await application.shutdown()
+    await _step("shutting down", application.shutdown())
     log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+async def _step(what: str, step: Awaitable[object]) -> None:
+    try:
+        await step
+    except TimeoutError:
+        log.warning("%s took too long; going on", what)
+    except Exception as error:
+        log.warning("%s: %r", what, error)

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 import tornado.httpserver
 import tornado.web
 from telegram import Update
+from telegram.error import BadRequest
 from telegram.ext import Application
 
 from bot.server.heartbeat import HEALTH_PATH
-from bot.settings import Settings
+from bot.settings import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ MAX_UPDATE_BYTES = 1024 * 1024  # updates are a few kB; anything bigger is not T
 
 
 class _Updates(tornado.web.RequestHandler):
-    def initialize(self, application: Application, secret: str) -> None:
-        self._application = application
+    def initialize(self, bot_application: Application, secret: str) -> None:
+        self._application = bot_application
         self._secret = secret
 
     async def post(self) -> None:
@@ -76,7 +77,7 @@ class WebhookServer:
         path = urlsplit(settings.telegram_webhook_url).path or "/"
         routes = [
             (HEALTH_PATH, _Health, {"healthy": healthy}),
-            (path, _Updates, {"application": application,
+            (path, _Updates, {"bot_application": application,
                               "secret": settings.webhook_secret_token}),
         ]  # fmt: skip
         self._server = tornado.httpserver.HTTPServer(
@@ -85,14 +86,27 @@ class WebhookServer:
         self.running = False
 
     async def start(self) -> None:
+        """Listen, then tell Telegram where to post; either failing is a
+        :class:`ConfigurationError` naming the setting."""
         settings = self._settings
-        self._server.listen(settings.webhook_port, settings.webhook_listen)
+        try:
+            self._server.listen(settings.webhook_port, settings.webhook_listen)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot listen on WEBHOOK_LISTEN={settings.webhook_listen} "
+                f"WEBHOOK_PORT={settings.webhook_port}: {error.strerror}"
+            ) from None
         self.running = True
-        await self._application.bot.set_webhook(
-            settings.telegram_webhook_url,
-            secret_token=settings.webhook_secret_token,
-            allowed_updates=list(self._allowed_updates),
-        )
+        try:
+            await self._application.bot.set_webhook(
+                settings.telegram_webhook_url,
+                secret_token=settings.webhook_secret_token,
+                allowed_updates=list(self._allowed_updates),
+            )
+        except BadRequest as error:
+            raise ConfigurationError(
+                f"Telegram refused TELEGRAM_WEBHOOK_URL={settings.telegram_webhook_url}: {error}"
+            ) from None
         log.info("webhook mode: listening on %s:%d", settings.webhook_listen,
                  settings.webhook_port)  # fmt: skip
 
