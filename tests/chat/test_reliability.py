@@ -6,12 +6,15 @@ it wrote); each test uses chats of its own, because searches are limited per use
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from tests.support.bot_process import (
     REPLY_TIMEOUT,
@@ -313,6 +316,80 @@ def test_health_reports_the_polling_bot_alive(world: dict) -> None:
         cwd=world["root"], env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert health.returncode != 0 and "no heartbeat" in health.stderr
+
+
+def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90° clockwise
+    return _encoded(photo_of("Tshirts", "Red", size=400).rotate(90, expand=True), "JPEG", exif=exif)
+
+
+def _rgba() -> bytes:
+    garment = photo_of("Dresses", "Blue", size=400).convert("RGBA")
+    garment.putalpha(Image.new("L", garment.size, 255))
+    return _encoded(garment, "PNG")
+
+
+def _animated_webp() -> bytes:
+    frames = [photo_of("Dresses", colour, size=300) for colour in ("Green", "Red")]
+    return _encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=200)
+
+
+def _zip_named_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.jpg", _photo())
+    return buffer.getvalue()
+
+
+ODD_IMAGES = {
+    "EXIF-rotated JPEG": (_exif_rotated, "rotated.jpg", "image/jpeg"),
+    "CMYK JPEG": (lambda: _encoded(photo_of("Trousers", "Black", 400).convert("CMYK"), "JPEG"),
+                  "cmyk.jpg", "image/jpeg"),
+    "16-bit PNG": (lambda: _encoded(photo_of("Dresses", "Red", 400).convert("I;16"), "PNG"),
+                   "deep.png", "image/png"),
+    "RGBA PNG": (_rgba, "alpha.png", "image/png"),
+    "animated WebP": (_animated_webp, "moving.webp", "image/webp"),
+}  # fmt: skip
+BAD_FILES = {
+    "decompression bomb": (lambda: _encoded(Image.new("1", (20_000, 20_000)), "PNG"),
+                           "bomb.png", "image/png", "too large"),
+    "zip named .jpg": (_zip_named_jpeg, "photo.jpg", "image/jpeg", "JPEG, PNG"),
+    "truncated JPEG": (lambda: _photo()[:600], "cut.jpg", "image/jpeg", "JPEG, PNG"),
+    "empty file": (lambda: b"", "empty.jpg", "image/jpeg", "JPEG, PNG"),
+    "HEIC": (lambda: b"\x00\x00\x00\x18ftypheic" + bytes(64), "x.heic", "image/heic",
+             "can't read that kind"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ODD_IMAGES, ids=list(ODD_IMAGES))
+def test_odd_but_real_images_get_an_album(world: dict, case: str) -> None:
+    emulator = world["emulator"]
+    chat = 2200 + list(ODD_IMAGES).index(case)
+    make, name, mime = ODD_IMAGES[case]
+    since = emulator.mark()
+    emulator.user_sends_document(chat, make(), name, mime)
+    ids, _ = wait_for_album(emulator, chat, since)
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
+def test_files_that_are_no_usable_image_get_a_friendly_reason(world: dict, case: str) -> None:
+    emulator, bot = world["emulator"], world["bot"]
+    chat = 2300 + list(BAD_FILES).index(case)
+    make, name, mime, expected = BAD_FILES[case]
+    logged = len(bot.log.read_text())
+    since = emulator.mark()
+    emulator.user_sends_document(chat, make(), name, mime)
+    text = reply_text(emulator, chat, since)
+    assert expected in text, text
+    assert "Sorry" not in text and "Traceback" not in bot.log.read_text()[logged:]
 
 
 def test_no_secret_in_any_log_line(world: dict) -> None:
