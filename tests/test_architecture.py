@@ -125,6 +125,8 @@ def test_the_core_service_and_quality_reach_no_telegram_code() -> None:
         "bot.service",
         "bot.settings",
         "bot.quality.runner",
+        "bot.logs",
+        "bot.server.heartbeat",  # wardrobe health: a quick check, run every 30 s
     ]:
         reached = _reachable(graph, module)
         assert "telegram" not in reached, module

@@ -13,6 +13,7 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ExtBot,
     MessageHandler,
     filters,
 )
@@ -20,8 +21,7 @@ from telegram.ext import (
 from bot.chat import admin, buttons, handlers
 from bot.chat.context import CONTEXT_TYPES, BotData
 from bot.chat.throttle import SearchThrottle
-from bot.server.telegram_client import make_bot
-from bot.settings import ConfigurationError, Settings
+from bot.settings import Settings
 
 # Updates handled at once. A search mostly waits (download, the embedder's queue, upload), so
 # a small number let 30 waiting searches hold every slot and a /help waited 0.7–1.5 s behind
@@ -56,20 +56,15 @@ NEW_MESSAGE = filters.UpdateType.MESSAGE
 ADDRESSED = NEW_MESSAGE & AddressedToBot()
 
 
-def build_application(settings: Settings) -> Application:
-    if not settings.telegram_bot_token:
-        raise ConfigurationError(
-            "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and put it in .env "
-            "(see .env.example) or the environment."
-        )
+def build_application(settings: Settings, bot: ExtBot) -> Application:
+    """The application around ``bot`` (the Telegram client, made by :mod:`bot.server`)."""
     application = (
         ApplicationBuilder()
-        .bot(make_bot(settings.telegram_bot_token, settings.telegram_base_url,
-                      settings.file_base_url))
+        .bot(bot)
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(CONCURRENT_UPDATES)
         .build()
-    )  # fmt: skip
+    )
     bot_data: BotData = application.bot_data
     bot_data.settings = settings
     bot_data.throttle = SearchThrottle(settings.searches_per_user, settings.search_limit_seconds)

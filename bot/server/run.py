@@ -23,7 +23,7 @@ from bot import service
 from bot.chat.app import COMMANDS, build_application
 from bot.chat.context import BotData
 from bot.server import housekeeping
-from bot.server.telegram_client import ResilientBot
+from bot.server.telegram_client import make_bot
 from bot.server.webhook import WebhookServer
 from bot.settings import ConfigurationError, Settings
 
@@ -43,8 +43,13 @@ def run(settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
-    application = build_application(settings)
-    bot: ResilientBot = application.bot
+    if not settings.telegram_bot_token:
+        raise ConfigurationError(
+            "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and put it in .env "
+            "(see .env.example) or the environment."
+        )
+    bot = make_bot(settings.telegram_bot_token, settings.telegram_base_url, settings.file_base_url)
+    application = build_application(settings, bot)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
