@@ -8,7 +8,9 @@ index file that matches the rows. The schema is :mod:`storage.migrations`'.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +24,8 @@ from storage.migrations import migrate
 from storage.models import CatalogItem, SearchSession, StoredItem
 
 _ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
+_FULL_BELOW_BYTES = 1024 * 1024
+"""Free space under which an SQLite error on opening is put down to a full disk."""
 _KEYS_PER_QUERY = 10_000
 """Keys bound in one ``IN (...)`` query, under SQLite's 32,766 parameters per statement."""
 
@@ -43,6 +47,14 @@ async def _switch_to_wal(db: aiosqlite.Connection, seconds: float = 5.0) -> None
 
 class CatalogUnusable(RuntimeError):
     """The catalog file cannot be used as it is: damaged, not a database, or not writable."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk is full, as the OS (saving an index file) or SQLite
+    (writing the catalog) says it."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    return isinstance(error, sqlite3.OperationalError) and "disk is full" in str(error)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,10 @@ class Catalog:
             await db.execute("SELECT COUNT(*) FROM items")
         except sqlite3.DatabaseError as error:
             await db.close()
+            if shutil.disk_usage(path.parent).free < _FULL_BELOW_BYTES:
+                raise CatalogUnusable(
+                    f"the disk holding {path} is full ({error}): free some space"
+                ) from None
             raise CatalogUnusable(f"the catalog database {path} cannot be used: {error}") from None
         except BaseException:
             await db.close()

@@ -17,6 +17,7 @@ from bot.chat.context import ChatContext
 from bot.core.indexing import CatalogWouldShrink, IngestReport
 from bot.core.recommender import Recommender
 from bot.settings import Settings
+from storage.catalog import is_disk_full
 from storage.source import CatalogSourceError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,10 @@ async def reindex(update: Update, context: ChatContext) -> None:
         )
         return
     if recommender.reindexing:
-        await message.reply_text("A reindex is already running; I'll report when it's done.")
+        await message.reply_text(
+            "A reindex (or the first load of the catalog) is already running. "
+            "Its progress message says when it is done; try again after that."
+        )
         return
     status = await message.reply_text("Reindex started…")
     max_removed = 1.0 if force else settings.reindex_max_shrink
@@ -109,11 +113,10 @@ async def _run_reindex(
     except CatalogSourceError as error:
         await _edit(status, f"Reindex failed: {error}. The previous index is still served.")
         return
-    except Exception:
+    except Exception as error:
         log.exception("reindex failed")
-        await _edit(
-            status, "Reindex failed (see the bot's log). The previous index is still served."
-        )
+        reason = "the disk is full" if is_disk_full(error) else "see the bot's log"
+        await _edit(status, f"Reindex failed ({reason}). The previous index is still served.")
         return
     await _edit(status, _summary_text(report))
 

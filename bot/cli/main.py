@@ -24,7 +24,7 @@ from bot.cli.evaluate import add_evaluate_parser
 from bot.cli.train import add_train_parser
 from bot.logs import configure_logging, token_secrets
 from bot.settings import ConfigurationError, Settings
-from storage.catalog import CatalogUnusable
+from storage.catalog import CatalogUnusable, is_disk_full
 from storage.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
@@ -47,9 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args, settings)
     except (CliError, ConfigurationError, CatalogUnusable, SchemaTooNew) as error:
         return _fail(error)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        return _fail(
+            f"the disk holding {settings.data_dir} is full ({error}); nothing is lost: free "
+            "some space and run it again"
+        )
 
 
-def _fail(error: Exception) -> int:
+def _fail(error: Exception | str) -> int:
     print(f"wardrobe: error: {error}", file=sys.stderr)
     return 2
 

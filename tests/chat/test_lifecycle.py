@@ -106,6 +106,9 @@ def test_sigterm_during_a_reindex_stops_within_seconds_and_keeps_the_catalog(
         "editMessageText", lambda call: "images (" in call.params.get("text", ""),
         REPLY_TIMEOUT, since,
     )  # fmt: skip
+    second = emulator.mark()
+    emulator.user_sends_text(ADMIN, "/reindex")
+    assert "already running" in reply_text(emulator, ADMIN, second)
     bot.process.send_signal(signal.SIGTERM)
     status, _ = _exit_within(bot, STOP_SECONDS)
     assert status == 0, bot.tail()
@@ -132,6 +135,20 @@ def test_kill_9_during_a_reindex_loses_nothing(
     bot.start()
     wait_until_polling(emulator, bot, since)
     _served_normally(shop, emulator, 3002)
+
+
+def test_with_no_admin_ids_nobody_is_admin(shop: dict, emulator: BotAPIEmulator) -> None:
+    bot = _bot(shop, emulator, ADMIN_IDS="")
+    since = emulator.mark()
+    bot.start()
+    try:
+        wait_until_polling(emulator, bot, since)
+        for command in ("/reindex", "/stats", "/reindex force"):
+            since = emulator.mark()
+            emulator.user_sends_text(ADMIN, command)
+            assert "only for the shop's admins" in reply_text(emulator, ADMIN, since)
+    finally:
+        bot.stop()
 
 
 def test_a_revoked_token_ends_the_process_with_a_clear_line(
