@@ -1,8 +1,9 @@
 """Logging for every process: one format, and no secret in any line at any level.
 
 httpx logs each request's URL at INFO, and Bot API URLs hold the bot token (``…/bot<token>/
-getUpdates``); tracebacks of failed requests can too. The handler's formatter replaces the
-token and its secret half wherever they appear, and httpx's request lines are dropped.
+getUpdates``); tracebacks of failed requests can too, and python-telegram-bot logs
+``setWebhook``'s secret token at DEBUG. The handler's formatter replaces every secret
+(:meth:`bot.settings.Settings.secrets`) wherever it appears; httpx's request lines are off.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from collections.abc import Iterable
 
 REDACTED = "<redacted>"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# A line per request (httpx: with the token in the URL), two per scheduled job (apscheduler).
-_CHATTY = ("httpx", "httpcore", "apscheduler")
+# A line per request (httpx: with the token in the URL; tornado.access: each webhook post), two
+# per scheduled job (apscheduler).
+_CHATTY = ("httpx", "httpcore", "apscheduler", "tornado.access")
+# python-telegram-bot logs the raw batch (shoppers' messages) when it cannot parse one; the
+# bot logs the update's id instead (bot/server/telegram_client.py).
+_RAW_UPDATES = "Error while parsing updates!"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -21,28 +26,28 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        # Longest first: the whole token before its secret half.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = list(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
+        return redact(super().format(record), self._secrets)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(set(secrets), key=len, reverse=True):  # a token before its half
+        if secret:
             text = text.replace(secret, REDACTED)
-        return text
+    return text
 
 
-def token_secrets(token: str) -> list[str]:
-    """The token and the part after ``<bot id>:``, which alone is what must stay secret."""
-    if not token:
-        return []
-    _, _, secret = token.partition(":")
-    return [token, secret] if len(secret) >= 8 else [token]
+def _not_raw_updates(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_RAW_UPDATES)
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     """Log to stderr at ``level``; library warnings go through logging too."""
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter(_FORMAT, secrets))
+    handler.addFilter(_not_raw_updates)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,6 +16,8 @@ from embeddings.backbones import BACKBONES
 from embeddings.weights import shipped_model
 
 ENV_FILE = ".env"
+SECRET_SETTINGS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET_TOKEN"})
+"""Never printed, in an error line or a log."""
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]+)?)\Z")
 
 
@@ -142,11 +144,20 @@ class Settings(BaseSettings):
         known = [info.alias for info in cls.model_fields.values() if info.alias]
         unknown = []
         for key in dotenv_values(path):
-            if key in known:
+            if key.upper() in known:  # pydantic-settings reads names in any case
                 continue
             close = difflib.get_close_matches(key, known, n=1)
             unknown.append(f"{key} (did you mean {close[0]}?)" if close else key)
         return unknown
+
+    def secrets(self) -> list[str]:
+        """What no log line may show: the bot token, its secret half, the webhook secret."""
+        token = self.telegram_bot_token
+        _, _, token_secret = token.partition(":")
+        values = [token, self.webhook_secret_token]
+        if len(token_secret) >= 8:
+            values.append(token_secret)
+        return [value for value in values if value]
 
     @property
     def webhook_mode(self) -> bool:
@@ -212,5 +223,7 @@ def _describe(error: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         value = problem.get("input")
         shown = f"={value}" if isinstance(value, str | int | float) else ""
+        if name in SECRET_SETTINGS:
+            shown = ""
         problems.append(f"{name}{shown}: {message}")
     return "invalid setting " + "; ".join(problems)

@@ -22,7 +22,7 @@ from bot.cli.bench import add_bench_parser
 from bot.cli.common import CliError, add_source_options, catalog_source, progress_bar
 from bot.cli.evaluate import add_evaluate_parser
 from bot.cli.train import add_train_parser
-from bot.logs import configure_logging, token_secrets
+from bot.logs import configure_logging, redact
 from bot.settings import ConfigurationError, Settings
 from storage.catalog import CatalogUnusable, is_disk_full
 from storage.migrations import SchemaTooNew
@@ -40,24 +40,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(**({"WARDROBE_DATA_DIR": args.data_dir} if args.data_dir else {}))
     except ConfigurationError as error:
         return _fail(error)
-    configure_logging(settings.log_level, token_secrets(settings.telegram_bot_token))
+    secrets = settings.secrets()
+    configure_logging(settings.log_level, secrets)
     for key in Settings.unknown_env_file_keys():
         log.warning("unknown setting in .env, ignored: %s", key)
     try:
         return args.handler(args, settings)
     except (CliError, ConfigurationError, CatalogUnusable, SchemaTooNew) as error:
-        return _fail(error)
+        return _fail(error, secrets)
     except Exception as error:
-        if not is_disk_full(error):
-            raise
-        return _fail(
-            f"the disk holding {settings.data_dir} is full ({error}); nothing is lost: free "
-            "some space and run it again"
-        )
+        if is_disk_full(error):
+            return _fail(
+                f"the disk holding {settings.data_dir} is full ({error}); nothing is lost: "
+                "free some space and run it again",
+                secrets,
+            )
+        log.critical("stopped by an unexpected error", exc_info=error)  # redacted, unlike stderr
+        return 1
 
 
-def _fail(error: Exception | str) -> int:
-    print(f"wardrobe: error: {error}", file=sys.stderr)
+def _fail(error: Exception | str, secrets: Sequence[str] = ()) -> int:
+    print(f"wardrobe: error: {redact(str(error), secrets)}", file=sys.stderr)
     return 2
 
 
