@@ -21,10 +21,12 @@ HEALTH_PATH = "/healthz"
 
 
 def heartbeat_path(data_dir: Path) -> Path:
+    """Where the bot serving ``data_dir`` writes its heartbeat (removed when it stops)."""
     return data_dir / "heartbeat"
 
 
 def beat(path: Path) -> None:
+    """Write the time now, atomically: the check never reads half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(f"{time.time():.0f}\n")
     os.replace(tmp, path)
@@ -40,10 +42,12 @@ def problem(path: Path, webhook_port: int | None = None) -> str | None:
         return f"the last heartbeat is {age:.0f} s old: the bot is not receiving updates"
     if webhook_port is not None:
         url = f"http://127.0.0.1:{webhook_port}{HEALTH_PATH}"
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # not via a proxy
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status != 200:
-                    return f"{url} answered {response.status}"
-        except (OSError, urllib.error.URLError) as error:
+            with direct.open(url, timeout=5):
+                pass
+        except urllib.error.HTTPError as error:
+            return f"{url} answered {error.code}"
+        except OSError as error:
             return f"{url} did not answer: {error}"
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application
 
 from bot.chat.context import ChatContext
 from bot.server import heartbeat
@@ -36,13 +36,12 @@ def schedule(application: Application, receiving: Callable[[], bool]) -> None:
 
 
 async def prune_searches(context: ChatContext) -> None:
+    """Delete searches older than SEARCH_RETENTION_DAYS ("More like this" on them expires)."""
     days = context.settings.search_retention_days
     removed = await context.recommender.catalog.prune_searches(days * 86400)
     log.info("pruned %d searches older than %d days", removed, days)
 
 
 async def checkpoint(context: ChatContext) -> None:
+    """Keep the write-ahead log from growing while readers never let SQLite truncate it."""
     await context.recommender.catalog.checkpoint()
-
-
-JobContext = ContextTypes.DEFAULT_TYPE  # what the JobQueue passes (our ChatContext)

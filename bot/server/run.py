@@ -11,19 +11,21 @@ then stop receiving, cancel the background work and close the catalog.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from typing import Any
 
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot import service
 from bot.chat.app import COMMANDS, build_application
 from bot.chat.context import BotData
-from bot.server import housekeeping
-from bot.server.telegram_client import make_bot
+from bot.server import heartbeat, housekeeping
+from bot.server.telegram_client import ResilientBot, make_bot
 from bot.server.webhook import WebhookServer
 from bot.settings import ConfigurationError, Settings
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 STOP_SECONDS = 10.0
 """How long searches in flight may take to finish once the bot is told to stop."""
+CANCEL_SECONDS = 5.0
+"""How long cancelled background work (a reindex telling its admin) may take to wind up."""
 POLL_TIMEOUT_SECONDS = 10
 POLL_HEALTHY_SECONDS = 3 * POLL_TIMEOUT_SECONDS
 UPDATES = ("message", "callback_query")
@@ -43,6 +47,8 @@ def run(settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    """Run the bot until SIGTERM/SIGINT (status 0) or a refused token (status 1). Start-up
+    mistakes raise :class:`ConfigurationError`; a signal during start-up stops it too."""
     if not settings.telegram_bot_token:
         raise ConfigurationError(
             "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and put it in .env "
@@ -54,31 +60,14 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, _stop_on, stop, signal.Signals(number).name)
-    await _initialize(application, settings)
     webhook = (
         WebhookServer(application, settings, lambda: _open(application), UPDATES)
         if settings.webhook_mode
         else None
     )
     try:
-        await _open_catalog(application, settings)
-        if webhook is not None:
-            await webhook.start()
-        else:
-            await application.updater.start_polling(
-                timeout=POLL_TIMEOUT_SECONDS, allowed_updates=list(UPDATES)
-            )
-        await application.start()
-        housekeeping.schedule(
-            application,
-            (lambda: webhook.running) if webhook is not None
-            else (lambda: bot.seconds_since_poll() < POLL_HEALTHY_SECONDS),
-        )  # fmt: skip
-        revoked = asyncio.ensure_future(bot.token_revoked.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({revoked, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        revoked.cancel()
-        stopped.cancel()
+        if await _unless_set(_start(application, settings, webhook), stop, bot.token_revoked):
+            await _unless_set(asyncio.Event().wait(), stop, bot.token_revoked)
         if bot.token_revoked.is_set():
             log.error(
                 "Telegram refused the bot token (401 Unauthorized): it was revoked or "
@@ -90,6 +79,46 @@ async def serve(settings: Settings) -> int:
         await _stop(application, webhook)
 
 
+async def _unless_set(work: Coroutine[Any, Any, None], *events: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (True; its exception raised) or one of ``events`` is set
+    first (False; ``work`` cancelled)."""
+    task = asyncio.create_task(work)
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    await asyncio.wait([task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+async def _start(
+    application: Application, settings: Settings, webhook: WebhookServer | None
+) -> None:
+    await _initialize(application, settings)
+    await _open_catalog(application, settings)
+    try:
+        if webhook is not None:
+            await webhook.start()
+        else:
+            await application.updater.start_polling(
+                timeout=POLL_TIMEOUT_SECONDS, allowed_updates=list(UPDATES)
+            )
+    except TelegramError as error:
+        raise ConfigurationError(f"Telegram refused to send updates: {error}") from None
+    await application.start()
+    bot: ResilientBot = application.bot
+    housekeeping.schedule(
+        application,
+        (lambda: webhook.running) if webhook is not None
+        else (lambda: bot.seconds_since_poll() < POLL_HEALTHY_SECONDS),
+    )  # fmt: skip
+
+
 def _stop_on(stop: asyncio.Event, name: str) -> None:
     log.info("%s: stopping", name)
     stop.set()
@@ -98,7 +127,12 @@ def _stop_on(stop: asyncio.Event, name: str) -> None:
 async def _initialize(application: Application, settings: Settings) -> None:
     try:
         await application.initialize()  # getMe
-    except InvalidToken:
+    except InvalidToken as error:
+        if "Not Found" in str(error):
+            raise ConfigurationError(
+                f"TELEGRAM_BASE_URL={settings.telegram_base_url} answered 404 Not Found: it "
+                "should end in /bot (python-telegram-bot adds the token after it)"
+            ) from None
         raise ConfigurationError(
             "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): copy the token from "
             "@BotFather again"
@@ -121,7 +155,10 @@ async def _open_catalog(application: Application, settings: Settings) -> None:
         bot_data.run_in_background(
             service.load_configured_catalog(recommender, settings), name="first catalog load"
         )
-    await application.bot.set_my_commands(COMMANDS)
+    try:
+        await application.bot.set_my_commands(COMMANDS)
+    except TelegramError as error:  # only the command menu is missing: not worth stopping
+        log.warning("could not set the command menu: %s", error)
     log.info(
         "bot @%s ready: %d items indexed, model %s",
         application.bot.username, stats.index_vectors, stats.model,
@@ -133,25 +170,31 @@ def _open(application: Application) -> bool:
 
 
 async def _stop(application: Application, webhook: WebhookServer | None) -> None:
-    """Stop receiving, let searches in flight finish (for a while), cancel background work
-    (a reindex rolls back: the old index is served on the next start), close the catalog.
-    Every step runs even when one before failed: an open catalog would keep the process
-    alive."""
+    """Stop receiving, cancel background work (a reindex rolls back: the old index is served on
+    the next start), let searches in flight finish (for a while), close the catalog. Every
+    step runs even when one before failed: an open catalog would keep the process alive."""
     started = time.monotonic()
     bot_data: BotData = application.bot_data
+    bot_data.stopping = True  # nothing new starts in the background from here on
     if webhook is not None and webhook.running:
         await _step("stopping the webhook server", webhook.stop())
     if application.updater.running:
         # Re-raises what ended polling (a 401, say): already handled by the caller.
         await _step("stopping polling", application.updater.stop())
-    await _step("cancelling background work", bot_data.cancel_background())
+    await _step("cancelling background work",
+                asyncio.wait_for(bot_data.cancel_background(), CANCEL_SECONDS))  # fmt: skip
     if application.running:
         await _step("finishing the searches in flight",
                     asyncio.wait_for(application.stop(), STOP_SECONDS))  # fmt: skip
+    jobs = application.job_queue
+    if jobs is not None and jobs.scheduler.running:  # application.stop() timed out
+        await _step("stopping scheduled jobs", jobs.stop(wait=False))
     if bot_data.recommender is not None:
         await _step("closing the catalog", bot_data.recommender.close())
         bot_data.recommender = None
     await _step("shutting down", application.shutdown())
+    with contextlib.suppress(OSError):  # e.g. the data dir was never usable
+        heartbeat.heartbeat_path(bot_data.settings.data_dir).unlink(missing_ok=True)
     log.info("stopped in %.1f s", time.monotonic() - started)
 
 

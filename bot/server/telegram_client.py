@@ -10,6 +10,7 @@ where sending again cannot show the shopper a message twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
@@ -44,20 +46,22 @@ _REPEATABLE = frozenset(
         "setWebhook",
     }
 )
-# Answers that say the request was not carried out. Not 504: a gateway that gave up waiting
-# does not know whether Telegram sent the message.
+# Telegram's own answers that say the request was not carried out. Not 504 (a gateway that gave
+# up waiting does not know whether Telegram sent the message), and not a proxy's own error page:
+# nginx answers 502 when its upstream closed after it had the request.
 _NOT_DONE = frozenset({HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.BAD_GATEWAY,
                        HTTPStatus.SERVICE_UNAVAILABLE})  # fmt: skip
-_NOT_CONNECTED = ("httpx.ConnectError", "httpx.ConnectTimeout", "Pool timeout")
+_NEVER_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class ServerError(NetworkError):
-    """Telegram (or the proxy before it) answered with a 5xx status, kept in ``status``
-    (python-telegram-bot's own NetworkError keeps only the description)."""
+    """A 5xx answer, with its ``status`` (python-telegram-bot's own NetworkError keeps only
+    the description) and whether it came from Telegram (a JSON error) or a proxy."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, from_telegram: bool) -> None:
         super().__init__(message)
         self.status = status
+        self.from_telegram = from_telegram
 
 
 class _StatusKeepingRequest(HTTPXRequest):
@@ -65,10 +69,17 @@ class _StatusKeepingRequest(HTTPXRequest):
         code, payload = await super().do_request(*args, **kwargs)
         if code >= 500:
             try:
-                description = json.loads(payload).get("description")
-            except (ValueError, AttributeError):
-                description = None
-            raise ServerError(code, f"{description or HTTPStatus(code).phrase} ({code})")
+                answer = json.loads(payload)
+            except ValueError:
+                answer = None
+            from_telegram = isinstance(answer, dict) and "error_code" in answer
+            description = answer.get("description") if from_telegram else None
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:  # 520-599 from CDNs and proxies
+                phrase = "Server error"
+            message = f"{description or phrase} ({code})"
+            raise ServerError(code, message, from_telegram=from_telegram)
         return code, payload
 
 
@@ -77,20 +88,19 @@ def may_send_again(endpoint: str, error: NetworkError) -> bool:
     Telegram said it did nothing, the connection never opened, or the method is repeatable."""
     if isinstance(error, BadRequest):  # the request itself is wrong: the same again fails
         return False
-    if isinstance(error, ServerError) and error.status in _NOT_DONE:
+    if isinstance(error, ServerError) and error.from_telegram and error.status in _NOT_DONE:
         return True
-    if error.message.startswith(_NOT_CONNECTED):
+    if isinstance(error.__cause__, _NEVER_CONNECTED):
         return True
     return endpoint in _REPEATABLE
 
 
 class FlowControl(AIORateLimiter):
     """``AIORateLimiter`` (30 messages/s overall, 20/min per group, 429s retried) with albums
-    counted as their photos and bounded retries of server and network errors."""
+    counted as their photos against both and bounded retries of server and network errors."""
 
     def __init__(self, retries: int = RETRIES, backoff: float = BACKOFF_SECONDS) -> None:
         super().__init__(max_retries=retries)
-        self._retries = retries
         self._backoff = backoff
 
     async def process_request(
@@ -103,8 +113,8 @@ class FlowControl(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | dict | list[dict]:
         photos = len(data.get("media") or ()) if endpoint == "sendMediaGroup" else 0
-        if photos > 1 and self._base_limiter is not None:
-            await self._base_limiter.acquire(photos - 1)  # the send itself takes one more
+        if photos > 1:
+            await self._take_for_album(data.get("chat_id"), photos - 1)
         attempt = 0
         while True:
             try:
@@ -112,15 +122,24 @@ class FlowControl(AIORateLimiter):
                     callback, args, kwargs, endpoint, data, rate_limit_args
                 )
             except NetworkError as error:
-                if attempt >= self._retries or not may_send_again(endpoint, error):
+                if attempt >= self._max_retries or not may_send_again(endpoint, error):
                     raise
                 delay = self._backoff * 2**attempt
                 attempt += 1
                 log.warning(
                     "%s failed (%s); attempt %d of %d in %.1f s",
-                    endpoint, error, attempt + 1, self._retries + 1, delay,
+                    endpoint, error, attempt + 1, self._max_retries + 1, delay,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
+
+    async def _take_for_album(self, chat_id: object, extra: int) -> None:
+        """An album's photos beyond the first, from the overall limit and a group's (the send
+        itself takes one more of each)."""
+        if self._base_limiter is not None:
+            await self._base_limiter.acquire(extra)
+        with contextlib.suppress(TypeError, ValueError):
+            if int(chat_id) < 0 and self._group_max_rate:
+                await self._get_group_limiter(int(chat_id)).acquire(extra)
 
 
 class ResilientBot(ExtBot):
@@ -149,18 +168,24 @@ class ResilientBot(ExtBot):
         """Since Telegram last answered a long poll (infinite before the first)."""
         return time.monotonic() - self._polled[0]
 
+    async def _do_post(self, *args: Any, **kwargs: Any) -> Any:
+        """Every request, polling or not, webhook mode included: notice a refused token."""
+        try:
+            return await super()._do_post(*args, **kwargs)
+        except InvalidToken as error:
+            if "Not Found" not in str(error):  # a 404 is a wrong TELEGRAM_BASE_URL
+                self._token_revoked.set()
+            raise
+
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         try:
             updates = await super().get_updates(*args, **kwargs)
-            self._polled[0] = time.monotonic()
-            return updates
-        except InvalidToken:
-            self._token_revoked.set()
-            raise
         except TelegramError:
             raise
         except Exception:  # python-telegram-bot could not read what Telegram sent
-            return await self._each_readable(*args, **kwargs)
+            updates = await self._each_readable(*args, **kwargs)
+        self._polled[0] = time.monotonic()
+        return updates
 
     async def _each_readable(
         self,
@@ -176,8 +201,10 @@ class ResilientBot(ExtBot):
             try:
                 updates.append(Update.de_json(raw, self))
             except Exception as error:
-                log.error("skipped unreadable update %s: %r", raw.get("update_id"), error)
-                updates.append(Update(update_id=int(raw["update_id"])))
+                update_id = raw.get("update_id") if isinstance(raw, dict) else None
+                log.error("skipped unreadable update %s: %r", update_id, error)
+                if isinstance(update_id, int):  # confirmed by the poller, taken by no handler
+                    updates.append(Update(update_id=update_id))
         return tuple(updates)
 
 

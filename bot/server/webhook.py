@@ -11,13 +11,15 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import tornado.httpserver
 import tornado.web
 from telegram import Update
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.server.heartbeat import HEALTH_PATH
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024  # updates are a few kB; anything bigger is not Telegram
+IDLE_SECONDS = 30
 
 
 class _Updates(tornado.web.RequestHandler):
@@ -37,7 +40,7 @@ class _Updates(tornado.web.RequestHandler):
     async def post(self) -> None:
         given = self.request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
-            log.warning("refused a webhook request without the secret token")
+            _refusals.count()
             self.set_status(403)
             return
         try:
@@ -49,6 +52,26 @@ class _Updates(tornado.web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:
         """Telegram sends no cookies; the secret token is the check."""
+
+
+class _Refusals:
+    """Requests without the secret, logged at most once a minute: anyone who finds the port
+    could otherwise fill the log."""
+
+    def __init__(self) -> None:
+        self._since_logged = 0
+        self._logged_at = float("-inf")
+
+    def count(self) -> None:
+        self._since_logged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 60:
+            log.warning("refused %d webhook requests without the secret token",
+                        self._since_logged)  # fmt: skip
+            self._since_logged, self._logged_at = 0, now
+
+
+_refusals = _Refusals()
 
 
 class _Health(tornado.web.RequestHandler):
@@ -77,11 +100,14 @@ class WebhookServer:
         path = urlsplit(settings.telegram_webhook_url).path or "/"
         routes = [
             (HEALTH_PATH, _Health, {"healthy": healthy}),
-            (path, _Updates, {"bot_application": application,
+            (re.escape(path), _Updates, {"bot_application": application,
                               "secret": settings.webhook_secret_token}),
         ]  # fmt: skip
         self._server = tornado.httpserver.HTTPServer(
-            tornado.web.Application(routes), max_body_size=MAX_UPDATE_BYTES
+            tornado.web.Application(routes),
+            max_body_size=MAX_UPDATE_BYTES,
+            idle_connection_timeout=IDLE_SECONDS,  # slow clients cannot hold connections
+            body_timeout=IDLE_SECONDS,
         )
         self.running = False
 
@@ -103,7 +129,7 @@ class WebhookServer:
                 secret_token=settings.webhook_secret_token,
                 allowed_updates=list(self._allowed_updates),
             )
-        except BadRequest as error:
+        except TelegramError as error:
             raise ConfigurationError(
                 f"Telegram refused TELEGRAM_WEBHOOK_URL={settings.telegram_webhook_url}: {error}"
             ) from None

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import numpy as np
 import pytest
 from telegram.error import BadRequest, NetworkError, TimedOut
@@ -17,21 +18,32 @@ from bot.server.telegram_client import ServerError, may_send_again
 from storage.catalog import Catalog
 
 
+def _caused_by(error: NetworkError, cause: Exception) -> NetworkError:
+    error.__cause__ = cause  # as python-telegram-bot raises it: `raise ... from httpx_error`
+    return error
+
+
+def _telegram(status: int) -> ServerError:
+    return ServerError(status, f"Internal Server Error ({status})", from_telegram=True)
+
+
 @pytest.mark.parametrize(
     ("endpoint", "error", "again"),
     [
-        ("sendMediaGroup", ServerError(500, "Internal Server Error (500)"), True),
-        ("sendMediaGroup", ServerError(502, "Bad Gateway (502)"), True),
-        ("sendMediaGroup", ServerError(504, "Gateway Timeout (504)"), False),
-        ("sendMediaGroup", TimedOut(), False),
-        ("sendMediaGroup", NetworkError("httpx.ReadError: connection reset"), False),
-        ("sendMediaGroup", NetworkError("httpx.ConnectError: refused"), True),
+        ("sendMediaGroup", _telegram(500), True),
+        ("sendMediaGroup", _telegram(502), True),
+        ("sendMediaGroup", _telegram(504), False),
+        ("sendMediaGroup", ServerError(502, "Bad Gateway (502)", from_telegram=False), False),
+        ("sendMediaGroup", _caused_by(TimedOut(), httpx.ReadTimeout("read")), False),
+        ("sendMediaGroup", _caused_by(TimedOut(), httpx.ConnectTimeout("connect")), True),
+        ("sendMediaGroup", _caused_by(NetworkError("read"), httpx.ReadError("x")), False),
+        ("sendMediaGroup", _caused_by(NetworkError("connect"), httpx.ConnectError("x")), True),
         ("sendMessage", BadRequest("Bad Request: chat not found"), False),
         ("getFile", TimedOut(), True),
         ("answerCallbackQuery", NetworkError("httpx.ReadError: reset"), True),
-        ("editMessageText", ServerError(504, "Gateway Timeout (504)"), True),
+        ("editMessageText", ServerError(504, "Gateway Timeout (504)", from_telegram=False), True),
     ],
-)
+)  # fmt: skip
 def test_only_requests_that_cannot_double_a_message_are_sent_again(
     endpoint: str, error: NetworkError, again: bool
 ) -> None:
