@@ -3,6 +3,7 @@ every ``wardrobe`` command share, free of Telegram."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -85,7 +86,9 @@ async def open_recommender(settings: Settings) -> Recommender:
     catalog is one :class:`CatalogUnusable`.
     """
     check_data_dir(settings)
-    embedder = make_embedder(settings)
+    # In a thread: a model's first use exports it in a child process (~15 s), and the event
+    # loop must stay free for a SIGTERM meanwhile.
+    embedder = await asyncio.to_thread(make_embedder, settings)
     try:
         catalog = await Catalog.open(settings.database_path)
     except BaseException:

@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 
 from bot.chat import replies
 from bot.chat.context import ChatContext
+from bot.chat.handlers import user_hash
 from bot.core.indexing import CatalogWouldShrink, IngestReport
 from bot.core.recommender import Recommender
 from bot.settings import Settings
@@ -23,6 +24,7 @@ from storage.source import CatalogSourceError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ChatContext], Awaitable[None]]
+CANCELLED_EDIT_SECONDS = 3.0
 
 
 def admin_only(handler: Handler) -> Handler:
@@ -32,7 +34,8 @@ def admin_only(handler: Handler) -> Handler:
     async def guarded(update: Update, context: ChatContext) -> None:
         user = update.effective_user
         if user is None or user.id not in context.settings.admin_ids:
-            log.info("refused %s to user %s", handler.__name__, user and user.id)
+            who = user_hash(context, user.id) if user else None
+            log.info("refused %s to user %s", handler.__name__, who)
             await update.effective_message.reply_text(replies.NOT_ADMIN)
             return
         await handler(update, context)
@@ -48,28 +51,37 @@ async def reindex(update: Update, context: ChatContext) -> None:
     """
     settings, recommender = context.settings, context.recommender
     message = update.effective_message
-    force = [arg.lower() for arg in context.args or []] == ["force"]
+    arguments = [arg.lower() for arg in context.args or []]
+    if arguments not in ([], ["force"]):
+        await message.reply_text(
+            "Usage: /reindex, or /reindex force to allow removing more than "
+            f"{settings.reindex_max_shrink:.0%} of the catalog."
+        )
+        return
+    force = arguments == ["force"]
     if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
         await message.reply_text(
             "No catalog source is configured. Set CATALOG_STYLES_CSV and CATALOG_IMAGES_DIR."
         )
         return
-    if recommender.reindexing:
+    running = context.bot_data.reindex
+    if recommender.reindexing or (running is not None and not running.done()):
         await message.reply_text(
             "A reindex (or the first load of the catalog) is already running. "
             "Its progress message says when it is done; try again after that."
         )
         return
-    status = await message.reply_text("Reindex started…")
     max_removed = 1.0 if force else settings.reindex_max_shrink
-    context.bot_data.run_in_background(
-        _run_reindex(recommender, settings, status, max_removed), name="reindex"
+    # Claimed before the first await: two /reindex handled at once must not both start one.
+    context.bot_data.reindex = context.bot_data.run_in_background(
+        _run_reindex(recommender, settings, message, max_removed), name="reindex"
     )
 
 
 async def _run_reindex(
-    recommender: Recommender, settings: Settings, status: Message, max_removed: float
+    recommender: Recommender, settings: Settings, request: Message, max_removed: float
 ) -> None:
+    status = await request.reply_text("Reindex started…")
     progress = {"done": 0, "total": 0}
     started = time.monotonic()
 
@@ -100,7 +112,11 @@ async def _run_reindex(
         ingest.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await ingest
-        await _edit(status, "Reindex cancelled: the bot stopped. The previous index is served.")
+        with contextlib.suppress(TimeoutError):  # the bot is stopping: do not hold it up
+            await asyncio.wait_for(
+                _edit(status, "Reindex cancelled: the bot stopped. The previous index is served."),
+                CANCELLED_EDIT_SECONDS,
+            )
         raise
     try:
         report = ingest.result()

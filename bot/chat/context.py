@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -13,6 +13,8 @@ from telegram.ext import CallbackContext, ContextTypes, ExtBot
 from bot.chat.throttle import RecentAlbums, SearchThrottle
 from bot.core.recommender import Recommender
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class BotData:
@@ -24,23 +26,32 @@ class BotData:
         self.recommender: Recommender | None = None
         self.throttle: SearchThrottle | None = None
         self.albums = RecentAlbums()
+        self.reindex: asyncio.Task | None = None
+        self.stopping = False
         self._background: set[asyncio.Task] = set()
 
-    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task | None:
         """Start ``work`` (a reindex, the first catalog load) so that stopping the bot
-        cancels it instead of waiting for it (:meth:`cancel_background`)."""
+        cancels it instead of waiting for it (:meth:`cancel_background`). None, and nothing
+        started, once the bot is stopping."""
+        if self.stopping:
+            work.close()
+            return None
         task = asyncio.create_task(work, name=name)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def cancel_background(self) -> None:
         tasks = list(self._background)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class ChatContext(CallbackContext[ExtBot, dict, dict, BotData]):

@@ -75,7 +75,11 @@ async def _admitted(update: Update, context: ChatContext) -> bool:
 
 
 def _sender_id(update: Update) -> int:
-    """Who to count a search against: the user, else (anonymous admins, channels) the chat."""
+    """Who to count a search against: the chat a message was sent on behalf of (anonymous
+    group admins all come from one bot account), else the user, else the chat."""
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
     user = update.effective_user
     return user.id if user is not None else update.effective_chat.id
 
@@ -104,45 +108,52 @@ async def _search_file(
     if file_size and file_size > limit:
         await _say_too_large(message, replies.human_size(file_size), limit)
         return
-    timing = SearchTiming(context, update, "photo")
-    async with chat_action(context, message.chat_id):
-        data = await _download(context, file_id)
-        if data is None or len(data) > limit:
-            size = "over 20 MB" if data is None else replies.human_size(len(data))
-            await _say_too_large(message, size, limit)
-            return
-        timing.lap("download")
-        try:
-            page = await context.recommender.search_image(data, message.chat_id)
-        except ImageRejected as rejected:
-            timing.done(f"rejected ({rejected.reason})")
-            await message.reply_text(rejected.reason)
-            return
-        except EmptyCatalog:
-            await message.reply_text(replies.CATALOG_EMPTY)
-            return
-        timing.lap("search")
-        await _reply_with_page(
-            message.chat_id, context, page, empty_text=replies.NO_MATCHES, timing=timing
-        )
+    with SearchTiming(context, update, "photo") as timing:
+        async with chat_action(context, message.chat_id):
+            data = await _download(context, file_id)
+            if data is None or len(data) > limit:
+                size = "over 20 MB" if data is None else replies.human_size(len(data))
+                timing.outcome = f"too large ({size})"
+                await _say_too_large(message, size, limit)
+                return
+            timing.lap("download")
+            try:
+                page = await context.recommender.search_image(data, message.chat_id)
+            except ImageRejected as rejected:
+                timing.outcome = f"rejected ({rejected.reason})"
+                await message.reply_text(rejected.reason)
+                return
+            except EmptyCatalog:
+                timing.outcome = "empty catalog"
+                await message.reply_text(replies.CATALOG_EMPTY)
+                return
+            timing.lap("search")
+            await _reply_with_page(
+                message.chat_id, context, page, empty_text=replies.NO_MATCHES, timing=timing
+            )
 
 
 class SearchTiming:
-    """One log line per search: who (pseudonymous), how long each stage took, what was shown.
-    Never the photo."""
+    """One log line per search, however it ends: who (pseudonymous), how long each stage
+    took, and what was shown (``outcome``). Never the photo."""
 
     def __init__(self, context: ChatContext, update: Update, kind: str) -> None:
         self._who = user_hash(context, _sender_id(update))
         self._kind = kind
         self._started = self._last = time.perf_counter()
         self._laps: list[str] = []
+        self.outcome = "no answer"
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self._laps.append(f"{stage}={1000 * (now - self._last):.0f}ms")
         self._last = now
 
-    def done(self, outcome: str) -> None:
+    def __enter__(self) -> SearchTiming:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, trace: object) -> None:
+        outcome = self.outcome if kind is None else f"failed ({kind.__name__})"
         total = 1000 * (time.perf_counter() - self._started)
         log.info(
             "search %s user=%s %s total=%.0fms: %s",
@@ -224,21 +235,21 @@ async def _page_from_button(
     if not await _admitted(update, context):
         return
     chat_id = chat.id
-    timing = SearchTiming(context, update, kind)
-    async with chat_action(context, chat_id):
-        try:
-            page = await search(chat_id)
-        except SearchExpired:
-            await context.bot.send_message(chat_id, replies.SEARCH_EXPIRED)
-            return
-        except UnknownItem:
-            await context.bot.send_message(chat_id, replies.ITEM_GONE)
-            return
-        except EmptyCatalog:
-            await context.bot.send_message(chat_id, replies.CATALOG_EMPTY)
-            return
-        timing.lap("search")
-        await _reply_with_page(chat_id, context, page, empty_text=empty_text, timing=timing)
+    with SearchTiming(context, update, kind) as timing:
+        async with chat_action(context, chat_id):
+            try:
+                page = await search(chat_id)
+            except (SearchExpired, UnknownItem, EmptyCatalog) as refused:
+                timing.outcome = type(refused).__name__
+                text = {
+                    SearchExpired: replies.SEARCH_EXPIRED,
+                    UnknownItem: replies.ITEM_GONE,
+                    EmptyCatalog: replies.CATALOG_EMPTY,
+                }[type(refused)]
+                await context.bot.send_message(chat_id, text)
+                return
+            timing.lap("search")
+            await _reply_with_page(chat_id, context, page, empty_text=empty_text, timing=timing)
 
 
 async def _reply_with_page(
@@ -250,17 +261,17 @@ async def _reply_with_page(
     timing: SearchTiming,
 ) -> None:
     if not page.matches:
-        timing.done("nothing found")
+        timing.outcome = "nothing found"
         await context.bot.send_message(chat_id, empty_text)
         return
     sent = await album.send_album(context.bot, chat_id, page)
     timing.lap("album")
     if sent is None:
-        timing.done("no catalog photo left to send")
+        timing.outcome = "no catalog photo left to send"
         return
     await context.recommender.remember_file_ids(sent.new_file_ids)
     await album.send_buttons(context.bot, chat_id, sent.page)
-    timing.done("shown " + ",".join(match.item.item.id for match in sent.page.matches))
+    timing.outcome = "shown " + ",".join(match.item.item.id for match in sent.page.matches)
 
 
 @contextlib.asynccontextmanager

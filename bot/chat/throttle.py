@@ -38,7 +38,7 @@ class SearchThrottle:
         now = self._clock()
         if now - self._swept > self.seconds:  # users who went quiet, at most once a window
             self._swept = now
-            for other in list(self._starts):
+            for other in {*self._starts, *self._told}:
                 self._forget(other, now - self.seconds)
         self._forget(user_id, now - self.seconds)
         starts = self._starts.setdefault(user_id, deque())

@@ -201,6 +201,7 @@ def test_webhook_mode_checks_the_secret_and_answers_like_polling(
         WEBHOOK_LISTEN="127.0.0.1",
         WEBHOOK_PORT=str(port),
         WEBHOOK_SECRET_TOKEN=SECRET,
+        LOG_LEVEL="DEBUG",  # python-telegram-bot logs setWebhook's parameters at DEBUG
     )
     bot.start()
     try:
@@ -235,6 +236,9 @@ def test_webhook_mode_checks_the_secret_and_answers_like_polling(
         bot.process.send_signal(signal.SIGTERM)
         status, _ = _exit_within(bot, STOP_SECONDS)
         assert status == 0, bot.tail()
+        log = bot.log.read_text()
+        assert "setWebhook" in log and SECRET not in log
+        assert not (shop["root"] / "data" / "heartbeat").exists(), "a stopped bot looks alive"
     finally:
         bot.stop()
 
