@@ -26,16 +26,24 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        self._secrets = list(secrets)
+        self._secrets = _longest_first(secrets)  # once, not per record
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secrets)
+        return _blank(super().format(record), self._secrets)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(set(secrets), key=len, reverse=True):  # a token before its half
-        if secret:
-            text = text.replace(secret, REDACTED)
+    """``text`` with every secret blanked out."""
+    return _blank(text, _longest_first(secrets))
+
+
+def _longest_first(secrets: Iterable[str]) -> list[str]:
+    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+
+def _blank(text: str, ordered: list[str]) -> str:
+    for secret in ordered:  # a token before its secret half
+        text = text.replace(secret, REDACTED)
     return text
 
 

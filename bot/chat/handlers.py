@@ -37,8 +37,6 @@ async def help_command(update: Update, context: ChatContext) -> None:
 
 async def photo(update: Update, context: ChatContext) -> None:
     message = update.effective_message
-    if not await _admitted(update, context):
-        return
     size = pick_photo_size(message.photo)
     await _search_file(update, context, size.file_id, size.file_size)
 
@@ -49,8 +47,6 @@ async def image_document(update: Update, context: ChatContext) -> None:
     name = (document.file_name or "").lower()
     if document.mime_type not in ACCEPTED_IMAGE_TYPES and not name.endswith(IMAGE_SUFFIXES):
         await message.reply_text(replies.UNSUPPORTED_FILE)
-        return
-    if not await _admitted(update, context):
         return
     await _search_file(update, context, document.file_id, document.file_size)
 
@@ -103,6 +99,8 @@ def pick_photo_size(sizes: tuple[PhotoSize, ...]) -> PhotoSize:
 async def _search_file(
     update: Update, context: ChatContext, file_id: str, file_size: int | None
 ) -> None:
+    if not await _admitted(update, context):
+        return
     message = update.effective_message
     limit = context.settings.max_image_bytes
     if file_size and file_size > limit:

@@ -17,15 +17,15 @@ PRUNE_EVERY_SECONDS = 24 * 3600
 CHECKPOINT_EVERY_SECONDS = 3600
 
 
-def schedule(application: Application, receiving: Callable[[], bool]) -> None:
-    """Start the jobs; ``receiving`` says whether updates are coming in right now."""
+def schedule(application: Application, healthy: Callable[[], bool]) -> None:
+    """Start the jobs; the heartbeat is written while ``healthy()``."""
     jobs = application.job_queue
     if jobs is None:
         raise RuntimeError("python-telegram-bot's job-queue extra is not installed")
     path = heartbeat.heartbeat_path(application.bot_data.settings.data_dir)
 
     async def beat(context: ChatContext) -> None:
-        if receiving() and context.bot_data.recommender is not None:
+        if healthy():
             heartbeat.beat(path)
 
     jobs.run_repeating(beat, heartbeat.BEAT_SECONDS, first=0, name="heartbeat")

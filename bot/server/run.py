@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -25,7 +25,7 @@ from bot import service
 from bot.chat.app import COMMANDS, build_application
 from bot.chat.context import BotData
 from bot.server import heartbeat, housekeeping
-from bot.server.telegram_client import ResilientBot, make_bot
+from bot.server.telegram_client import make_bot, wrong_base_url
 from bot.server.webhook import WebhookServer
 from bot.settings import ConfigurationError, Settings
 
@@ -60,13 +60,22 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, _stop_on, stop, signal.Signals(number).name)
-    webhook = (
-        WebhookServer(application, settings, lambda: _open(application), UPDATES)
-        if settings.webhook_mode
-        else None
-    )
+    webhook: WebhookServer | None = None
+
+    def healthy() -> bool:
+        """Updates come in (a long poll answered lately, or the webhook server up) and the
+        catalog is open: the heartbeat's and ``/healthz``'s one rule."""
+        if webhook is not None:
+            receiving = webhook.running
+        else:
+            receiving = bot.seconds_since_poll() < POLL_HEALTHY_SECONDS
+        return receiving and application.running and application.bot_data.recommender is not None
+
+    if settings.webhook_mode:
+        webhook = WebhookServer(application, settings, healthy, UPDATES)
     try:
-        if await _unless_set(_start(application, settings, webhook), stop, bot.token_revoked):
+        started = _start(application, settings, webhook, healthy)
+        if await _unless_set(started, stop, bot.token_revoked):
             await _unless_set(asyncio.Event().wait(), stop, bot.token_revoked)
         if bot.token_revoked.is_set():
             log.error(
@@ -97,7 +106,10 @@ async def _unless_set(work: Coroutine[Any, Any, None], *events: asyncio.Event) -
 
 
 async def _start(
-    application: Application, settings: Settings, webhook: WebhookServer | None
+    application: Application,
+    settings: Settings,
+    webhook: WebhookServer | None,
+    healthy: Callable[[], bool],
 ) -> None:
     await _initialize(application, settings)
     await _open_catalog(application, settings)
@@ -111,12 +123,7 @@ async def _start(
     except TelegramError as error:
         raise ConfigurationError(f"Telegram refused to send updates: {error}") from None
     await application.start()
-    bot: ResilientBot = application.bot
-    housekeeping.schedule(
-        application,
-        (lambda: webhook.running) if webhook is not None
-        else (lambda: bot.seconds_since_poll() < POLL_HEALTHY_SECONDS),
-    )  # fmt: skip
+    housekeeping.schedule(application, healthy)
 
 
 def _stop_on(stop: asyncio.Event, name: str) -> None:
@@ -128,7 +135,7 @@ async def _initialize(application: Application, settings: Settings) -> None:
     try:
         await application.initialize()  # getMe
     except InvalidToken as error:
-        if "Not Found" in str(error):
+        if wrong_base_url(error):
             raise ConfigurationError(
                 f"TELEGRAM_BASE_URL={settings.telegram_base_url} answered 404 Not Found: it "
                 "should end in /bot (python-telegram-bot adds the token after it)"
@@ -163,10 +170,6 @@ async def _open_catalog(application: Application, settings: Settings) -> None:
         "bot @%s ready: %d items indexed, model %s",
         application.bot.username, stats.index_vectors, stats.model,
     )  # fmt: skip
-
-
-def _open(application: Application) -> bool:
-    return application.running and application.bot_data.recommender is not None
 
 
 async def _stop(application: Application, webhook: WebhookServer | None) -> None:

@@ -173,7 +173,7 @@ class ResilientBot(ExtBot):
         try:
             return await super()._do_post(*args, **kwargs)
         except InvalidToken as error:
-            if "Not Found" not in str(error):  # a 404 is a wrong TELEGRAM_BASE_URL
+            if not wrong_base_url(error):
                 self._token_revoked.set()
             raise
 
@@ -198,14 +198,32 @@ class ResilientBot(ExtBot):
         data = {"offset": offset, "limit": limit, "timeout": 0, "allowed_updates": allowed_updates}
         updates = []
         for raw in await self._post("getUpdates", data):
-            try:
-                updates.append(Update.de_json(raw, self))
-            except Exception as error:
-                update_id = raw.get("update_id") if isinstance(raw, dict) else None
-                log.error("skipped unreadable update %s: %r", update_id, error)
-                if isinstance(update_id, int):  # confirmed by the poller, taken by no handler
-                    updates.append(Update(update_id=update_id))
+            update = read_update(raw, self)
+            update_id = raw.get("update_id") if isinstance(raw, dict) else None
+            if update is None and isinstance(update_id, int):
+                update = Update(update_id=update_id)  # confirmed by the poller, taken by none
+            if update is not None:
+                updates.append(update)
         return tuple(updates)
+
+
+def read_update(raw: object, bot: ExtBot) -> Update | None:
+    """The update in ``raw`` (polled or posted to the webhook), or None, logged once, when
+    this version of python-telegram-bot cannot read it."""
+    try:
+        update = Update.de_json(raw, bot)
+        if update is None:
+            raise ValueError("no update in it")
+        return update
+    except Exception as error:
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        log.error("skipped unreadable update %s: %r", update_id, error)
+        return None
+
+
+def wrong_base_url(error: InvalidToken) -> bool:
+    """python-telegram-bot reports a 404 as a bad token too; it means a wrong base URL."""
+    return "Not Found" in str(error)
 
 
 def make_bot(token: str, base_url: str, base_file_url: str) -> ResilientBot:

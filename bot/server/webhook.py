@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import tornado.httpserver
 import tornado.web
-from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.server.heartbeat import HEALTH_PATH
+from bot.server.telegram_client import read_update
 from bot.settings import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,12 @@ class _Updates(tornado.web.RequestHandler):
             self.set_status(403)
             return
         try:
-            update = Update.de_json(json.loads(self.request.body), self._application.bot)
-        except Exception as error:  # confirm it anyway: Telegram would resend it for ever
-            log.error("skipped an update that cannot be read: %r", error)
-            return
-        await self._application.update_queue.put(update)
+            raw = json.loads(self.request.body)
+        except ValueError:
+            raw = None
+        update = read_update(raw, self._application.bot)
+        if update is not None:  # an unreadable one is confirmed too: Telegram would resend it
+            await self._application.update_queue.put(update)
 
     def check_xsrf_cookie(self) -> None:
         """Telegram sends no cookies; the secret token is the check."""
