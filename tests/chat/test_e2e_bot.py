@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +17,8 @@ from tests.support.bot_process import (
     REPLY_TIMEOUT,
     BotProcess,
     bot_env,
+    catalog_settings,
+    ingest,
     keyboard,
     reply_text,
     to,
@@ -43,17 +43,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         emulator,
         root / "data",
         ADMIN_IDS=str(ADMIN),
-        CATALOG_STYLES_CSV=str(root / "catalog" / "styles.csv"),
-        CATALOG_IMAGES_DIR=str(root / "catalog" / "images"),
         MAX_IMAGE_BYTES=str(MAX_IMAGE_BYTES),
-        REINDEX_PROGRESS_SECONDS="0.2",
+        **catalog_settings(root),
     )
-    ingest = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert ingest.returncode == 0, ingest.stderr
-    assert f"{len(products)} items indexed" in ingest.stdout
+    assert f"{len(products)} items indexed" in ingest(root, env)
     # The bot serves with ONNX Runtime: it must never import torch (ingest made the export).
     bot = BotProcess(root, {**env, "PYTHONPATH": torchless_pythonpath(root)})
     since = emulator.mark()

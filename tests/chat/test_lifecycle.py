@@ -19,6 +19,8 @@ from tests.support.bot_process import (
     REPLY_TIMEOUT,
     BotProcess,
     bot_env,
+    catalog_settings,
+    ingest,
     reply_text,
     to,
     wait_for_album,
@@ -38,19 +40,9 @@ SECRET = "s3cret-token_for-tests"
 def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("lifecycle")
     products = write_catalog(root / "catalog", variants=VARIANTS)
-    settings = {
-        "ADMIN_IDS": str(ADMIN),
-        "CATALOG_STYLES_CSV": str(root / "catalog" / "styles.csv"),
-        "CATALOG_IMAGES_DIR": str(root / "catalog" / "images"),
-        "REINDEX_PROGRESS_SECONDS": "0.2",
-    }
+    settings = {"ADMIN_IDS": str(ADMIN), **catalog_settings(root)}
     with BotAPIEmulator() as emulator:
-        ingest = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "ingest"],
-            cwd=root, env=bot_env(emulator, root / "data", **settings), capture_output=True,
-            text=True, timeout=600,
-        )  # fmt: skip
-    assert ingest.returncode == 0, ingest.stderr
+        ingest(root, bot_env(emulator, root / "data", **settings))
     return {"root": root, "products": products, "settings": settings}
 
 
@@ -97,15 +89,27 @@ def _served_normally(shop: dict, emulator: BotAPIEmulator, chat: int) -> None:
     assert len(ids) == 5
 
 
-def test_sigterm_during_a_reindex_stops_within_seconds_and_keeps_the_catalog(
-    shop: dict, emulator: BotAPIEmulator, bot: BotProcess
-) -> None:
+def _reindex_under_way(emulator: BotAPIEmulator) -> int:
+    """Send /reindex and wait for its first progress; the mark before it."""
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/reindex")
     emulator.wait_for_call(
         "editMessageText", lambda call: "images (" in call.params.get("text", ""),
         REPLY_TIMEOUT, since,
     )  # fmt: skip
+    return since
+
+
+def _restart(bot: BotProcess, emulator: BotAPIEmulator) -> None:
+    since = emulator.mark()
+    bot.start()
+    wait_until_polling(emulator, bot, since)
+
+
+def test_sigterm_during_a_reindex_stops_within_seconds_and_keeps_the_catalog(
+    shop: dict, emulator: BotAPIEmulator, bot: BotProcess
+) -> None:
+    since = _reindex_under_way(emulator)
     second = emulator.mark()
     emulator.user_sends_text(ADMIN, "/reindex")
     assert "already running" in reply_text(emulator, ADMIN, second)
@@ -114,26 +118,17 @@ def test_sigterm_during_a_reindex_stops_within_seconds_and_keeps_the_catalog(
     assert status == 0, bot.tail()
     cancelled = [c.params["text"] for c in emulator.calls[since:] if c.method == "editMessageText"]
     assert "Reindex cancelled" in cancelled[-1]
-    since = emulator.mark()
-    bot.start()
-    wait_until_polling(emulator, bot, since)
+    _restart(bot, emulator)
     _served_normally(shop, emulator, 3001)
 
 
 def test_kill_9_during_a_reindex_loses_nothing(
     shop: dict, emulator: BotAPIEmulator, bot: BotProcess
 ) -> None:
-    since = emulator.mark()
-    emulator.user_sends_text(ADMIN, "/reindex")
-    emulator.wait_for_call(
-        "editMessageText", lambda call: "images (" in call.params.get("text", ""),
-        REPLY_TIMEOUT, since,
-    )  # fmt: skip
+    _reindex_under_way(emulator)
     bot.process.kill()
     bot.process.wait()
-    since = emulator.mark()
-    bot.start()
-    wait_until_polling(emulator, bot, since)
+    _restart(bot, emulator)
     _served_normally(shop, emulator, 3002)
 
 

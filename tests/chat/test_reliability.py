@@ -20,6 +20,8 @@ from tests.support.bot_process import (
     REPLY_TIMEOUT,
     BotProcess,
     bot_env,
+    catalog_settings,
+    ingest,
     reply_text,
     to,
     wait_for_album,
@@ -46,18 +48,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         root / "data",
         PYTHONPATH=torchless_pythonpath(root),
         ADMIN_IDS=str(ADMIN),
-        CATALOG_STYLES_CSV=str(root / "catalog" / "styles.csv"),
-        CATALOG_IMAGES_DIR=str(root / "catalog" / "images"),
         LOG_LEVEL="DEBUG",
         SEARCHES_PER_USER=str(SEARCHES_PER_USER),
-        REINDEX_PROGRESS_SECONDS="0.2",
+        **catalog_settings(root),
     )
-    ingest = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest"],
-        cwd=root, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert ingest.returncode == 0, ingest.stderr
+    ingest(root, env)
     bot = BotProcess(root, env)
     since = emulator.mark()
     bot.start()

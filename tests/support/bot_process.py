@@ -68,6 +68,27 @@ def bot_env(emulator: BotAPIEmulator, data_dir: Path, **settings: str) -> dict[s
     }
 
 
+def catalog_settings(root: Path) -> dict[str, str]:
+    """The settings of a shop whose catalog source is ``root/catalog`` (``write_catalog``)."""
+    return {
+        "CATALOG_STYLES_CSV": str(root / "catalog" / "styles.csv"),
+        "CATALOG_IMAGES_DIR": str(root / "catalog" / "images"),
+        "REINDEX_PROGRESS_SECONDS": "0.2",
+    }
+
+
+def ingest(root: Path, env: dict[str, str], timeout: float = 600) -> str:
+    """The real ``wardrobe ingest`` of the configured source, with torch importable (it makes
+    the ONNX export the bot then serves); its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest"],
+        cwd=root, env={**env, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def wait_until_polling(emulator: BotAPIEmulator, bot: BotProcess, since: int) -> None:
     try:
         emulator.wait_for_call("getUpdates", since=since, timeout=REPLY_TIMEOUT)
