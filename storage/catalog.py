@@ -376,5 +376,7 @@ def _vector(blob: bytes | None) -> np.ndarray | None:
 
 
 def _stored_item(row: aiosqlite.Row) -> StoredItem:
-    item = CatalogItem(**{name: row[name] for name in _ITEM_COLUMNS})
+    values = {name: row[name] for name in _ITEM_COLUMNS}
+    values["available"] = bool(values["available"])  # SQLite stores it as 0/1
+    item = CatalogItem(**values)
     return StoredItem(row["key"], item, row["image_sha256"], row["telegram_file_id"])

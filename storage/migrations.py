@@ -120,6 +120,24 @@ async def m002_colour_descriptors(db: aiosqlite.Connection) -> None:
     await _add_column(db, "searches", "colour", "BLOB")
 
 
+@migration
+async def m003_shop_feeds(db: aiosqlite.Connection) -> None:
+    """What product feeds describe beyond the Fashion Product Images columns (brand, variant
+    group, stock), where an item came from, and the feed items an admin removed with /remove
+    (a reindex of the feed keeps them out)."""
+    await _add_column(db, "items", "brand", "TEXT")
+    await _add_column(db, "items", "group_id", "TEXT")
+    await _add_column(db, "items", "available", "INTEGER NOT NULL DEFAULT 1")
+    await _add_column(db, "items", "origin", "TEXT NOT NULL DEFAULT 'feed'")
+    await db.execute("CREATE INDEX IF NOT EXISTS items_group_id ON items (group_id)")
+    await db.execute(
+        """CREATE TABLE IF NOT EXISTS removed_items (
+            id TEXT PRIMARY KEY,
+            removed_at REAL NOT NULL
+        )"""
+    )
+
+
 async def _add_column(db: aiosqlite.Connection, table: str, column: str, kind: str) -> None:
     """``ALTER TABLE … ADD COLUMN`` unless a database from before numbered migrations has it."""
     async with db.execute(f"PRAGMA table_info({table})") as cursor:

@@ -22,6 +22,14 @@ class CatalogItem:
     usage: str | None = None
     price: str | None = None
     url: str | None = None
+    brand: str | None = None
+    group_id: str | None = None
+    """Variants of one product (colours of one shirt) share it: a page shows one of them."""
+    available: bool = True
+    """False for an out-of-stock item: kept in the catalog (and its vector), never shown."""
+    origin: str = "feed"
+    """``feed`` for items the catalog source lists, ``chat`` for those an admin added with
+    /add: a reindex of the source neither removes nor overwrites the latter."""
 
 
 @dataclass(frozen=True)
