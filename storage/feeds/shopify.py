@@ -4,6 +4,7 @@ variants, extra image rows); each colour of a product becomes one catalog item."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +46,9 @@ _TAG_WORDS = {
 }
 
 Row = dict[str, str]
+Found = list[tuple[int, FeedRow]]
+"""Rows with the file line they start on, for putting them in file order."""
+ProductValue = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -66,7 +70,7 @@ def read_shopify(path: Path, text: str, shop_url: str | None) -> list[FeedRow]:
             f"{path}: no 'Handle' column for a Shopify export (columns: {column_list(header)})"
         )
     base = path.absolute().parent
-    found: list[tuple[int, FeedRow]] = []
+    found: Found = []
     products: dict[str, list[_Line]] = {}
     for number, record in records:
         if problem := surplus(header, record):
@@ -85,7 +89,7 @@ def read_shopify(path: Path, text: str, shop_url: str | None) -> list[FeedRow]:
     return [row for _, row in sorted(found, key=lambda pair: pair[0])]
 
 
-def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None):
+def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None) -> Found:
     def product(column: str) -> str | None:
         return next((value for line in lines if (value := line.get(column))), None)
 
@@ -109,7 +113,7 @@ def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None):
         ),
         None,
     )
-    found = []
+    found: Found = []
     groups: dict[str | None, list[_Line]] = {}
     if colour_option is None:
         groups[None] = variants
@@ -151,7 +155,14 @@ def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None):
     return found
 
 
-def _item(product, item_id: str, handle: str, colour: str | None, group: list[_Line], shop_url):
+def _item(
+    product: ProductValue,
+    item_id: str,
+    handle: str,
+    colour: str | None,
+    group: list[_Line],
+    shop_url: str | None,
+) -> CatalogItem:
     master, sub, article = fields.category(product("product category"))
     gender_value, age = product("google shopping / gender"), product("google shopping / age group")
     if gender_value is None and age is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from storage.source import CatalogSourceError
 
 _DELIMITERS = ("\t", ";", ",")
 _MAX_LISTED_COLUMNS = 20
+_FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
 
 
 def read_text(path: Path) -> str:
@@ -53,19 +55,23 @@ def sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
+def _first_line(text: str) -> str:
+    """The first non-blank line, without splitting the whole (possibly large) text."""
+    match = _FIRST_LINE.search(text)
+    return match.group() if match else ""
+
+
 def header_line(text: str) -> list[str]:
     """The first non-blank line's fields (for telling formats apart)."""
-    for line in text.splitlines():
-        if line.strip():
-            return next(csv.reader([line], delimiter=sniff_delimiter(line)), [])
-    return []
+    line = _first_line(text)
+    return next(csv.reader([line], delimiter=sniff_delimiter(line)), [])
 
 
 def read_table(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and every non-blank record with the file line it starts on. A record with
     more non-empty fields than the header has columns comes back as it is: see ``surplus``."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first))
+    delimiter = sniff_delimiter(_first_line(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     records: list[tuple[int, list[str]]] = []
     previous = 0
