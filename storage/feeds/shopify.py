@@ -165,8 +165,9 @@ def _item(
 ) -> CatalogItem:
     master, sub, article = fields.category(product("product category"))
     gender_value, age = product("google shopping / gender"), product("google shopping / age group")
-    if gender_value is None and age is None:
-        gender_value, age = _tag_gender(product("tags"))
+    if gender_value is None:
+        gender_value, tag_age = _tag_gender(product("tags"))
+        age = age or tag_age
     status = (product("status") or "").lower()
     published = (product("published") or "").lower()
     listed = status not in ("draft", "archived") and published not in _FALSE

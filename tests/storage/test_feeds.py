@@ -424,6 +424,18 @@ def test_shopify_colour_falls_back_on_google_shopping_color(tmp_path: Path) -> N
     assert (bag.base_colour, bag.gender, bag.price) == ("Dark Green", "Girls", "60")
 
 
+def test_shopify_tags_give_the_gender_google_shopping_leaves_out(tmp_path: Path) -> None:
+    text = (
+        "Handle,Title,Tags,Variant Price,Image Src,Google Shopping / Age Group\n"
+        'hat,Sun Hat,"summer, Women\'s",30,https://cdn.example.com/hat.jpg,Adult\n'
+        'bib,Bib,"baby, Boys",8,https://cdn.example.com/bib.jpg,\n'
+        'tie,Tie,"menswear, formal",8,https://cdn.example.com/tie.jpg,\n'
+    )
+    feed = read_feed(_write(tmp_path, "shop.csv", text))
+    genders = {item_id: listed.item.gender for item_id, listed in _listed(feed).items()}
+    assert genders == {"hat": "Women", "bib": "Boys", "tie": None}  # whole words only
+
+
 # -- any CSV/TSV -------------------------------------------------------------------------------
 
 GENERIC = (
