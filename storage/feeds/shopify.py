@@ -137,7 +137,8 @@ def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None) 
         others = {
             image for key, shown in variant_images.items() if key != colour for image in shown
         }
-        rest = [image for image in gallery if image not in others or image in own] or gallery
+        # Another colour's variant image would show (and embed) the wrong colour.
+        rest = [image for image in gallery if image not in others or image in own]
         try:
             item_id = fields.item_id(handle if colour is None else f"{handle}:{colour}")
         except fields.RowProblem as problem:
@@ -146,7 +147,7 @@ def _product(handle: str, lines: list[_Line], base: Path, shop_url: str | None) 
         try:
             images = fields.images([*own, *rest], base)
             if not images:
-                raise fields.RowProblem("no image")
+                raise fields.RowProblem("no image of this colour (the others have their own)")
             item = _item(product, item_id, handle, colour, group, shop_url)
         except fields.RowProblem as problem:
             found.append((number, FeedRow(None, where, f"id {item_id}: {problem}")))

@@ -424,6 +424,25 @@ def test_shopify_colour_falls_back_on_google_shopping_color(tmp_path: Path) -> N
     assert (bag.base_colour, bag.gender, bag.price) == ("Dark Green", "Girls", "60")
 
 
+def test_shopify_colour_without_an_image_of_its_own(tmp_path: Path) -> None:
+    text = (
+        "Handle,Title,Option1 Name,Option1 Value,Variant Price,Image Src,Image Position,"
+        "Variant Image\n"
+        f"mug,Mug,Colour,White,12,{CDN}mug-white.jpg,1,{CDN}mug-white.jpg\n"
+        f"mug,,,Black,12,{CDN}mug-black.jpg,2,{CDN}mug-black.jpg\n"
+        "mug,,,Green,12,,,\n"
+        "mug,,,,,,,\n"
+    )
+    feed = read_feed(_write(tmp_path, "shop.csv", text))
+    assert {key: listed.images for key, listed in _listed(feed).items()} == {
+        "mug:White": (CDN + "mug-white.jpg",),
+        "mug:Black": (CDN + "mug-black.jpg",),
+    }
+    assert _problems(feed) == [
+        ("line 4", "id mug:Green: no image of this colour (the others have their own)")
+    ]
+
+
 def test_shopify_tags_give_the_gender_google_shopping_leaves_out(tmp_path: Path) -> None:
     text = (
         "Handle,Title,Tags,Variant Price,Image Src,Google Shopping / Age Group\n"
