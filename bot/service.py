@@ -109,6 +109,7 @@ async def open_recommender(settings: Settings) -> Recommender:
             settings.data_dir,
             page_size=settings.results_per_page,
             ranking=settings.ranking,
+            downloads=settings.downloads,
         )
     except sqlite3.DatabaseError as error:
         embedder.close()
@@ -134,12 +135,16 @@ async def opened_recommender(settings: Settings) -> AsyncIterator[Recommender]:
 
 async def load_configured_catalog(recommender: Recommender, settings: Settings) -> None:
     """First start with an empty catalog: ingest the configured source while already polling."""
-    if settings.catalog_styles_csv is None or settings.catalog_images_dir is None:
-        log.warning("the catalog is empty and no CATALOG_STYLES_CSV is set: use wardrobe ingest")
+    source = settings.catalog_source()
+    if source is None:
+        log.warning(
+            "the catalog is empty and no CATALOG_FEED or CATALOG_STYLES_CSV is set: "
+            "use wardrobe ingest"
+        )
         return
-    log.info("empty catalog: loading %s in the background", settings.catalog_styles_csv)
+    log.info("empty catalog: loading %s in the background", source)
     try:
-        report = await recommender.ingest(settings.catalog_styles_csv, settings.catalog_images_dir)
+        report = await recommender.ingest(source)
     except CatalogSourceError as error:
         log.error("could not load the catalog: %s", error)
         return

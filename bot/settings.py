@@ -12,8 +12,11 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.ranking import RankingConfig
+from bot.core.sources import CatalogSource, load_mapping
 from embeddings.backbones import BACKBONES
 from embeddings.weights import shipped_model
+from storage.downloads import DownloadLimits
+from storage.source import CatalogSourceError
 
 ENV_FILE = ".env"
 SECRET_SETTINGS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET_TOKEN"})
@@ -40,6 +43,18 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), alias="WARDROBE_DATA_DIR")
+    catalog_feed: str = Field("", alias="CATALOG_FEED")
+    catalog_feed_format: Literal["auto", "merchant", "shopify", "csv", "fashion"] = Field(
+        "auto", alias="CATALOG_FEED_FORMAT"
+    )
+    catalog_feed_map: str = Field("", alias="CATALOG_FEED_MAP")
+    catalog_shop_url: str = Field("", alias="CATALOG_SHOP_URL")
+    image_download_concurrency: int = Field(
+        DownloadLimits.concurrency, ge=1, le=64, alias="IMAGE_DOWNLOAD_CONCURRENCY"
+    )
+    image_download_timeout: float = Field(
+        DownloadLimits.seconds, gt=0, le=300, alias="IMAGE_DOWNLOAD_TIMEOUT"
+    )
     catalog_styles_csv: Path | None = Field(None, alias="CATALOG_STYLES_CSV")
     catalog_images_dir: Path | None = Field(None, alias="CATALOG_IMAGES_DIR")
     train_real_photos: Path | None = Field(None, alias="TRAIN_REAL_PHOTOS")
@@ -128,6 +143,10 @@ class Settings(BaseSettings):
             settings = cls(**overrides)
         except ValidationError as error:
             raise ConfigurationError(_describe(error)) from None
+        try:
+            settings.catalog_source()
+        except CatalogSourceError as error:
+            raise ConfigurationError(f"CATALOG_FEED_MAP: {error}") from None
         if settings.telegram_webhook_url and not settings.webhook_secret_token:
             raise ConfigurationError(
                 "TELEGRAM_WEBHOOK_URL is set but WEBHOOK_SECRET_TOKEN is not: choose a random "
@@ -159,6 +178,21 @@ class Settings(BaseSettings):
             values.append(token_secret)
         return [value for value in values if value]
 
+    def catalog_source(self) -> CatalogSource | None:
+        """What ``/reindex`` and the first start read: ``CATALOG_FEED``, else the Fashion
+        Product Images pair ``CATALOG_STYLES_CSV`` + ``CATALOG_IMAGES_DIR``; None: neither."""
+        if self.catalog_feed:
+            return CatalogSource(
+                self.catalog_feed,
+                self.catalog_feed_format,
+                load_mapping(self.catalog_feed_map),
+                images_dir=self.catalog_images_dir,
+                shop_url=self.catalog_shop_url or None,
+            )
+        if self.catalog_styles_csv is not None and self.catalog_images_dir is not None:
+            return CatalogSource.fashion(self.catalog_styles_csv, self.catalog_images_dir)
+        return None
+
     @property
     def webhook_mode(self) -> bool:
         return bool(self.telegram_webhook_url)
@@ -171,6 +205,13 @@ class Settings(BaseSettings):
         base = self.telegram_base_url.rstrip("/")
         root = base.removesuffix("/bot")
         return f"{root}/file/bot"
+
+    @property
+    def downloads(self) -> DownloadLimits:
+        """How catalog images are downloaded: as big as a shopper's photo may be."""
+        return DownloadLimits(
+            self.image_download_concurrency, self.image_download_timeout, self.max_image_bytes
+        )
 
     @property
     def ranking(self) -> RankingConfig:

@@ -74,6 +74,7 @@ class ItemState:
     has_vector: bool
     has_colour: bool
     """False for items embedded before colours were stored: an ingest re-embeds them."""
+    origin: str = "feed"
 
 
 class Catalog:
@@ -126,12 +127,54 @@ class Catalog:
         """What is stored per product id, so an ingest can skip unchanged images."""
         query = (
             "SELECT items.id, items.key, items.image_sha256, embeddings.item_key IS NOT NULL, "
-            "embeddings.colour IS NOT NULL "
+            "embeddings.colour IS NOT NULL, items.origin "
             "FROM items LEFT JOIN embeddings ON embeddings.item_key = items.key"
         )
         async with self._db.execute(query) as cursor:
             rows = await cursor.fetchall()
-        return {row[0]: ItemState(row[1], row[2], bool(row[3]), bool(row[4])) for row in rows}
+        return {
+            row[0]: ItemState(row[1], row[2], bool(row[3]), bool(row[4]), row[5]) for row in rows
+        }
+
+    async def item_by_id(self, item_id: str, *, or_group: bool = False) -> StoredItem | None:
+        """The item with the shop's product id ``item_id``; ``or_group``: else the first
+        variant of the product group of that id (a web shop links a product, the catalog
+        holds its colours)."""
+        async with self._db.execute(
+            "SELECT * FROM items WHERE id = ? OR (? AND group_id = ?) "
+            "ORDER BY id = ? DESC, available DESC, key LIMIT 1",
+            (item_id, or_group, item_id, item_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _stored_item(row)
+
+    async def variants(self, group_ids: Sequence[str]) -> dict[str, list[StoredItem]]:
+        """The items in stock of each product group that have a vector, by group id."""
+        rows = await self._rows_for_keys(
+            "SELECT items.* FROM items JOIN embeddings ON embeddings.item_key = items.key "
+            "WHERE items.available AND items.group_id IN ({keys}) ORDER BY items.key",
+            group_ids,
+        )
+        found: dict[str, list[StoredItem]] = {}
+        for row in rows:
+            found.setdefault(row["group_id"], []).append(_stored_item(row))
+        return found
+
+    async def image_paths(self) -> set[Path]:
+        """The image file of every item: what a cache of downloaded images must keep."""
+        async with self._db.execute("SELECT image_path FROM items") as cursor:
+            return {Path(row[0]) for row in await cursor.fetchall()}
+
+    async def removed_ids(self) -> set[str]:
+        """Feed items an admin removed with /remove: a reindex of the feed keeps them out."""
+        async with self._db.execute("SELECT id FROM removed_items") as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def restore_removed(self, item_id: str) -> bool:
+        """Let the next reindex bring a removed feed item back; False when it was not removed."""
+        async with self._write_lock:
+            cursor = await self._db.execute("DELETE FROM removed_items WHERE id = ?", (item_id,))
+        return cursor.rowcount > 0
 
     async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
         rows = await self._rows_for_keys("SELECT * FROM items WHERE key IN ({keys})", keys)
@@ -168,13 +211,15 @@ class Catalog:
         *,
         metadata_only: Iterable[CatalogItem] = (),
         remove_ids: Iterable[str] = (),
+        keep_out: Iterable[str] = (),
         meta: dict[str, str] | None = None,
         clear_vectors: bool = False,
     ) -> list[int]:
         """Apply one ingest in a single transaction: either all of it lands or none of it.
 
         ``embedded`` items get new vectors, ``metadata_only`` items keep their vector (their
-        image did not change), ``remove_ids`` are deleted, ``clear_vectors`` first drops every
+        image did not change), ``remove_ids`` are deleted, ``keep_out`` ids are recorded as
+        removed by an admin (:meth:`removed_ids`), ``clear_vectors`` first drops every
         stored vector (the model changed, so old vectors are meaningless). Returns the keys
         of the ``embedded`` items, in order: what an index update has to (re)insert.
         """
@@ -196,6 +241,10 @@ class Catalog:
             try:
                 keys = await self._apply(
                     upsert, now, embedded, metadata_only, remove_ids, meta, clear_vectors
+                )
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO removed_items (id, removed_at) VALUES (?, ?)",
+                    [(item_id, now) for item_id in keep_out],
                 )
             except BaseException:
                 await self._db.execute("ROLLBACK")

@@ -51,11 +51,15 @@ async def send_album(bot: Bot, chat_id: int, page: ResultPage) -> SentAlbum | No
 
 async def send_buttons(bot: Bot, chat_id: int, page: ResultPage) -> None:
     """The message under an album with its buttons (albums cannot carry any)."""
+    with_colours = [match.variants > 0 for match in page.matches]
+    text = replies.RESULTS_HEADER
+    if any(with_colours):
+        text += "\n" + replies.COLOURS_HINT
     await bot.send_message(
         chat_id,
-        replies.RESULTS_HEADER,
+        text,
         reply_markup=buttons.results_keyboard(
-            page.search_id, [match.item.key for match in page.matches]
+            page.search_id, [match.item.key for match in page.matches], with_colours
         ),
     )
 

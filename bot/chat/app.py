@@ -54,6 +54,11 @@ class AddressedToBot(filters.MessageFilter):
 # New messages only: an edited caption is not a new search, a channel post not a shopper.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
 ADDRESSED = NEW_MESSAGE & AddressedToBot()
+ADD_ITEM = (
+    NEW_MESSAGE
+    & (filters.PHOTO | filters.Document.IMAGE)
+    & filters.CaptionRegex(r"^/add(@\w+)?(\s|$)")
+)
 
 
 def build_application(settings: Settings, bot: ExtBot) -> Application:
@@ -73,11 +78,16 @@ def build_application(settings: Settings, bot: ExtBot) -> Application:
 
 
 def add_handlers(application: Application) -> None:
-    application.add_handler(
-        CommandHandler(["start", "help"], handlers.help_command, filters=NEW_MESSAGE)
-    )
+    application.add_handler(CommandHandler("start", handlers.start, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("help", handlers.help_command, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("reindex", admin.reindex, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("stats", admin.stats, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("add", admin.add_usage, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("remove", admin.remove, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("restore", admin.restore, filters=NEW_MESSAGE))
+    # A photo (or image file) whose caption is /add: a command that CommandHandler, which
+    # reads message texts only, never sees. Before the search handlers, which would take it.
+    application.add_handler(MessageHandler(ADD_ITEM, admin.add))
     application.add_handler(MessageHandler(ADDRESSED & filters.PHOTO, handlers.photo))
     application.add_handler(
         MessageHandler(ADDRESSED & filters.Document.ALL, handlers.image_document)
@@ -88,6 +98,7 @@ def add_handlers(application: Application) -> None:
     application.add_handler(
         CallbackQueryHandler(handlers.search_from_item, pattern=buttons.SEARCH_FROM_ITEM)
     )
+    application.add_handler(CallbackQueryHandler(handlers.colours_of, pattern=buttons.COLOURS_OF))
     application.add_handler(CallbackQueryHandler(handlers.unknown_button))
     application.add_handler(MessageHandler(ADDRESSED, handlers.help_command))
     application.add_error_handler(handlers.error_handler)

@@ -14,7 +14,7 @@ from telegram import CallbackQuery, Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.chat import album, buttons, replies
+from bot.chat import album, buttons, deep_links, replies
 from bot.chat.context import ChatContext
 from bot.chat.throttle import Verdict
 from bot.core.recommender import EmptyCatalog, ResultPage, SearchExpired, UnknownItem
@@ -31,8 +31,25 @@ CHAT_ACTION_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 seco
 
 
 async def help_command(update: Update, context: ChatContext) -> None:
-    """/start, /help and the answer to anything we cannot search with."""
+    """/help and the answer to anything we cannot search with."""
     await update.effective_message.reply_text(replies.HELP)
+
+
+async def start(update: Update, context: ChatContext) -> None:
+    """/start: the help, or, from a web shop's "find similar" link (:mod:`.deep_links`),
+    the items like that product."""
+    payload = context.args[0] if context.args else ""
+    item_id = deep_links.item_id_from(payload)
+    if item_id is None:
+        await help_command(update, context)
+        return
+    await _show_search(
+        update,
+        context,
+        lambda chat_id: context.recommender.search_from_item_id(item_id, chat_id),
+        replies.NO_MATCHES,
+        kind="link",
+    )
 
 
 async def photo(update: Update, context: ChatContext) -> None:
@@ -159,6 +176,21 @@ class SearchTiming:
         )  # fmt: skip
 
 
+async def download_image(context: ChatContext, message: Message) -> bytes | None:
+    """A message's photo (its largest size: it goes into the catalog) or image file; None
+    when it is over ``MAX_IMAGE_BYTES``."""
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        file_id, size = largest.file_id, largest.file_size
+    else:
+        file_id, size = message.document.file_id, message.document.file_size
+    limit = context.settings.max_image_bytes
+    if size and size > limit:
+        return None
+    data = await _download(context, file_id)
+    return None if data is None or len(data) > limit else data
+
+
 async def _download(context: ChatContext, file_id: str) -> bytes | None:
     """The file's bytes, or None when Telegram refuses it for size (bots get at most 20 MB)."""
     try:
@@ -204,6 +236,21 @@ async def search_from_item(update: Update, context: ChatContext) -> None:
     )
 
 
+async def colours_of(update: Update, context: ChatContext) -> None:
+    """The other colours of a shown item's product (:data:`buttons.COLOURS_OF`)."""
+    key = buttons.number(context)
+    if key is None:
+        await unknown_button(update, context)
+        return
+    await _page_from_button(
+        update,
+        context,
+        lambda chat_id: context.recommender.colours_of(key, chat_id),
+        replies.NO_OTHER_COLOURS,
+        kind="colours",
+    )
+
+
 async def unknown_button(update: Update, context: ChatContext) -> None:
     """A button from some older version of the bot, or forged: nothing to do but answer it."""
     await _answer(update.callback_query)
@@ -227,12 +274,23 @@ async def _page_from_button(
     kind: str,
 ) -> None:
     await _answer(update.callback_query)
-    chat = update.effective_chat
-    if chat is None:  # a button of an inline message: this bot sends none
+    if update.effective_chat is None:  # a button of an inline message: this bot sends none
         return
+    await _show_search(update, context, search, empty_text, kind=kind)
+
+
+async def _show_search(
+    update: Update,
+    context: ChatContext,
+    search: Callable[[int], Awaitable[ResultPage]],
+    empty_text: str,
+    *,
+    kind: str,
+) -> None:
+    """Run a search that needs no photo (a button, a link) and show its page in the chat."""
     if not await _admitted(update, context):
         return
-    chat_id = chat.id
+    chat_id = update.effective_chat.id
     with SearchTiming(context, update, kind) as timing:
         async with chat_action(context, chat_id):
             try:

@@ -22,6 +22,7 @@ CATALOG_EMPTY = (
 )
 NO_MATCHES = "I couldn't find anything similar in the catalog."
 NO_MORE = "That's everything similar I have for this search."
+NO_OTHER_COLOURS = "That item has no other colours in stock right now."
 SEARCH_EXPIRED = "This search has expired (the catalog was updated). Please send the photo again."
 ITEM_GONE = "That item is no longer in the catalog. Please send a photo to search again."
 ONE_MOMENT = (
@@ -31,12 +32,15 @@ ONE_MOMENT = (
 FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
 NOT_ADMIN = "Sorry, that command is only for the shop's admins."
 RESULTS_HEADER = "Tap a number to see items like it, or ask for more."
+COLOURS_HINT = "🎨 and a number: the same item in its other colours."
 
 
 def caption(position: int, item: CatalogItem) -> str:
     """An album caption (HTML): name, article type, colour, and price/link when known."""
     lines = [f"<b>{position}. {html.escape(item.name)}</b>"]
-    details = [value for value in (item.article_type, item.base_colour, item.gender) if value]
+    details = [
+        value for value in (item.brand, item.article_type, item.base_colour, item.gender) if value
+    ]
     if details:
         lines.append(html.escape(" · ".join(details)))
     shop = []

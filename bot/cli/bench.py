@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.common import CliError
+from bot.core.sources import CatalogSource
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, st
     async with opened_recommender(settings) as recommender:
         await recommender.warm_up()
         ready = time.perf_counter() - started
-        report = await recommender.ingest(args.styles, args.images)
+        report = await recommender.ingest(CatalogSource.fashion(args.styles, args.images))
         stored = await recommender.catalog.all_items()
         rng = random.Random(args.seed)
         photos = _query_photos(args, [s.item.image_path for s in stored.values()], rng)

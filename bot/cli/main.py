@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.bench import add_bench_parser
-from bot.cli.common import CliError, add_source_options, catalog_source, progress_bar
+from bot.cli.common import CliError, add_feed_options, ingest_source, staged_progress_bar
 from bot.cli.evaluate import add_evaluate_parser
 from bot.cli.train import add_train_parser
 from bot.logs import configure_logging, redact
@@ -29,6 +29,7 @@ from storage.migrations import SchemaTooNew
 
 if TYPE_CHECKING:
     from bot.core.recommender import Match
+    from bot.core.sources import CatalogSource
 
 log = logging.getLogger("wardrobe")
 
@@ -77,10 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the Telegram bot (polling)")
     run.set_defaults(handler=_run)
 
-    ingest = commands.add_parser("ingest", help="load and index a catalog")
-    add_source_options(ingest)
+    ingest = commands.add_parser(
+        "ingest", help="load and index a catalog (a product feed, or styles.csv + images)"
+    )
+    add_feed_options(ingest)
     ingest.add_argument("--reembed", action="store_true", help="re-embed unchanged images too")
-    ingest.add_argument("--prune", action="store_true", help="remove items not in this file")
+    ingest.add_argument(
+        "--prune", action="store_true", help="remove items the source no longer lists"
+    )
     ingest.add_argument(
         "--force",
         action="store_true",
@@ -125,17 +130,14 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    styles, images = catalog_source(args, settings)
+    source = ingest_source(args, settings)
     max_removed = 1.0 if args.force else settings.reindex_max_shrink
-    return asyncio.run(
-        _ingest_async(settings, styles, images, args.reembed, args.prune, max_removed)
-    )
+    return asyncio.run(_ingest_async(settings, source, args.reembed, args.prune, max_removed))
 
 
 async def _ingest_async(
     settings: Settings,
-    styles: Path,
-    images: Path,
+    source: CatalogSource,
     reembed: bool,
     prune: bool,
     max_removed: float,
@@ -146,10 +148,9 @@ async def _ingest_async(
 
     async with opened_recommender(settings) as recommender:
         try:
-            with progress_bar("embedding") as progress:
+            with staged_progress_bar() as progress:
                 report = await recommender.ingest(
-                    styles,
-                    images,
+                    source,
                     reembed_all=reembed,
                     prune=prune,
                     progress=progress,
@@ -159,9 +160,16 @@ async def _ingest_async(
             raise CliError(f"{error} with --force") from None
         except CatalogSourceError as error:
             raise CliError(str(error)) from None
+    print(f"read a {report.format} feed: {report.rows} rows")
+    if report.columns:
+        print(
+            "columns: " + ", ".join(f"{name}={column}" for name, column in report.columns.items())
+        )
     print(report.summary())
     if report.embedded:
         print(f"embedding speed: {report.items_per_second:.1f} images/s")
+    for item_id, reason in report.warnings:
+        print(f"  warning {item_id}: {reason}", file=sys.stderr)
     for item_id, reason in report.failures:
         print(f"  skipped {item_id}: {reason}", file=sys.stderr)
     return 0

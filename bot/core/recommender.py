@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.indexing import Indexer, IngestReport, ProgressCallback
+from bot.core.indexing import Edit, Indexer, IngestReport, ProgressCallback
 from bot.core.ranking import (
     RANKED_LABELS,
     Candidate,
@@ -24,10 +24,12 @@ from bot.core.ranking import (
     select_first_page,
     select_page,
 )
+from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
+from storage.downloads import DownloadLimits
 from storage.index_files import load_or_rebuild_index
-from storage.models import StoredItem
+from storage.models import CatalogItem, StoredItem
 from storage.vector_index import VectorIndex
 
 
@@ -43,10 +45,16 @@ class UnknownItem(Exception):
     """The catalog item a shopper tapped is no longer in the catalog."""
 
 
+POOL_GROWTH = 4
+"""How much wider the next pool is when out-of-stock items and variants left too few."""
+
+
 @dataclass(frozen=True)
 class Match:
     item: StoredItem
     score: float
+    variants: int = 0
+    """How many other variants (colours) of this product are in stock."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,13 @@ class Recommender:
         data_dir: Path,
         page_size: int = 5,
         ranking: RankingConfig | None = None,
+        downloads: DownloadLimits | None = None,
     ) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.page_size = page_size
         self.ranking = ranking or RankingConfig()
-        self._indexer = Indexer(catalog, embedder, data_dir)
+        self._indexer = Indexer(catalog, embedder, data_dir, downloads)
         self._started_at = time.time()
         self._data_dir = data_dir
         self._index = index
@@ -103,6 +112,7 @@ class Recommender:
         data_dir: Path,
         page_size: int = 5,
         ranking: RankingConfig | None = None,
+        downloads: DownloadLimits | None = None,
     ) -> Recommender:
         recommender = cls(
             catalog,
@@ -111,6 +121,7 @@ class Recommender:
             data_dir=data_dir,
             page_size=page_size,
             ranking=ranking,
+            downloads=downloads,
         )
         await recommender.refresh_index()
         return recommender
@@ -174,8 +185,7 @@ class Recommender:
 
     async def ingest(
         self,
-        styles_csv: Path,
-        images_dir: Path,
+        source: CatalogSource,
         *,
         reembed_all: bool = False,
         prune: bool = False,
@@ -184,8 +194,7 @@ class Recommender:
     ) -> IngestReport:
         """Run an ingest; shoppers are served from the old index until the new one is swapped in."""
         index, report = await self._indexer.ingest(
-            styles_csv,
-            images_dir,
+            source,
             reembed_all=reembed_all,
             prune=prune,
             progress=progress,
@@ -193,6 +202,20 @@ class Recommender:
         )
         self.swap_index(index, str(report.version))
         return report
+
+    async def add_item(self, item: CatalogItem, image: bytes) -> StoredItem:
+        """Put an admin's item in the catalog and serve it from the next search on."""
+        edit = await self._indexer.add_item(item, image)
+        return self._served(edit).item
+
+    async def remove_item(self, item_id: str) -> StoredItem | None:
+        """Take an item out of the catalog and of the served index; None: no such item."""
+        edit = await self._indexer.remove_item(item_id)
+        return None if edit is None else self._served(edit).item
+
+    def _served(self, edit: Edit) -> Edit:
+        self.swap_index(edit.index, str(edit.version))
+        return edit
 
     async def search_image(self, data: bytes, chat_id: int) -> ResultPage:
         """Raises ``ImageRejected`` for input that is not a usable image, ``EmptyCatalog``."""
@@ -216,6 +239,41 @@ class Recommender:
             raise UnknownItem(key)
         colour = (await self.catalog.get_colours([key])).get(key)
         return await self._start_search(index, _Query(vector, colour), chat_id, exclude=(key,))
+
+    async def search_from_item_id(self, item_id: str, chat_id: int) -> ResultPage:
+        """:meth:`search_from_item` by the shop's product id (or product group id), as a web
+        shop's "find similar" link names it."""
+        stored = await self.catalog.item_by_id(item_id, or_group=True)
+        if stored is None:
+            raise UnknownItem(item_id)
+        return await self.search_from_item(stored.key, chat_id)
+
+    async def colours_of(self, key: int, chat_id: int) -> ResultPage:
+        """The other variants in stock of item ``key``'s product, nearest look first, as a new
+        search from that item (its "More like this" goes on with similar products)."""
+        index = await self._serving_index()
+        vector = index.get(key)
+        stored = (await self.catalog.get_items([key])).get(key)
+        if vector is None or stored is None:
+            raise UnknownItem(key)
+        group = stored.item.group_id
+        siblings = (await self.catalog.variants([group])).get(group, []) if group else []
+        ranked = sorted(
+            (
+                (float(sibling_vector @ vector), sibling)
+                for sibling in siblings
+                if sibling.key != key and (sibling_vector := index.get(sibling.key)) is not None
+            ),
+            key=lambda pair: -pair[0],
+        )
+        matches = [Match(sibling, score) for score, sibling in ranked[: self.page_size]]
+        colour = (await self.catalog.get_colours([key])).get(key)
+        shown = [key, *(sibling.key for _, sibling in ranked)]
+        search_id = await self.catalog.create_search(
+            chat_id, self.embedder.model_name, vector, shown, colour
+        )
+        await self.catalog.increment_counter("queries_served")
+        return ResultPage(search_id, matches)
 
     async def more(self, search_id: int, chat_id: int) -> ResultPage:
         """The next page of a stored search, never repeating an item already shown.
@@ -279,13 +337,7 @@ class Recommender:
         by look alone (``visual_slots``), the exact product first when the shop has it.
         """
         config = self.ranking
-        hits = index.search(query.vector, max(config.pool, 2 * count), exclude=set(exclude))
-        stored = await self.catalog.get_items_with_colours([key for key, _ in hits])
-        candidates = [
-            Candidate(key, similarity, vector, stored[key][1], _labels(stored[key][0]))
-            for key, similarity in hits
-            if key in stored and (vector := index.get(key)) is not None
-        ]
+        candidates, stored = await self._candidates(index, query, count, exclude)
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
         visual = relevance(candidates, query.colour, config.colour_weight)
         scores, heads = visual, self.embedder.label_heads
@@ -304,7 +356,51 @@ class Recommender:
             )
         else:
             page = select_page(candidates, scores, count, **options)
-        return [Match(stored[candidates[i].key][0], float(scores[i])) for i in page]
+        page_items = [stored[candidates[i].key][0] for i in page]
+        groups = [item.item.group_id for item in page_items if item.item.group_id]
+        variants = await self.catalog.variants(groups) if groups else {}
+        return [
+            Match(item, float(scores[i]), _other_variants(item, variants))
+            for i, item in zip(page, page_items, strict=True)
+        ]
+
+    async def _candidates(
+        self, index: VectorIndex, query: _Query, count: int, exclude: tuple[int, ...]
+    ) -> tuple[list[Candidate], dict[int, tuple[StoredItem, np.ndarray | None]]]:
+        """The pool a page is chosen from: the nearest items in stock that still have a
+        catalog row, one per product (its variant nearest the query), none of a product
+        already shown. Out-of-stock items and variants stay in the index (they come back
+        without re-embedding), so the pool grows until it holds ``count`` or the index ends.
+        """
+        shown_groups = {
+            item.item.group_id
+            for item in (await self.catalog.get_items(list(exclude))).values()
+            if item.item.group_id
+        }
+        size = max(self.ranking.pool, 2 * count)
+        while True:
+            hits = index.search(query.vector, size, exclude=set(exclude))
+            stored = await self.catalog.get_items_with_colours([key for key, _ in hits])
+            candidates, groups = [], set(shown_groups)
+            for key, similarity in hits:
+                if key not in stored or (vector := index.get(key)) is None:
+                    continue
+                item = stored[key][0].item
+                if not item.available or (item.group_id and item.group_id in groups):
+                    continue
+                if item.group_id:
+                    groups.add(item.group_id)
+                candidates.append(
+                    Candidate(key, similarity, vector, stored[key][1], _labels(stored[key][0]))
+                )
+            if len(candidates) >= count or size >= len(index):
+                return candidates, stored
+            size *= POOL_GROWTH
+
+
+def _other_variants(item: StoredItem, variants: dict[str, list[StoredItem]]) -> int:
+    siblings = variants.get(item.item.group_id or "", [])
+    return sum(sibling.key != item.key for sibling in siblings)
 
 
 def _labels(stored: StoredItem) -> dict[str, str | None]:

@@ -31,6 +31,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.core.sources import CatalogSource
 from bot.quality.configs import Configuration, configure
 from bot.quality.gallery import (
     FINE_LABELS,
@@ -143,7 +144,10 @@ async def _evaluate_one(
     async with opened_recommender(settings) as recommender:
         await recommender.warm_up()
         with progress(f"{name}: ingest") if progress else nullcontext() as advance:
-            await recommender.ingest(gallery_csv, images, progress=advance)
+            await recommender.ingest(
+                CatalogSource.fashion(gallery_csv, images),
+                progress=advance and (lambda done, total, _stage: advance(done, total)),
+            )
         stored = await recommender.catalog.all_items()
         indexed = sorted((entry.item for entry in stored.values()), key=lambda item: item.id)
 

@@ -94,7 +94,7 @@ def _reindex_under_way(emulator: BotAPIEmulator) -> int:
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/reindex")
     emulator.wait_for_call(
-        "editMessageText", lambda call: "images (" in call.params.get("text", ""),
+        "editMessageText", lambda call: "embedding images" in call.params.get("text", ""),
         REPLY_TIMEOUT, since,
     )  # fmt: skip
     return since

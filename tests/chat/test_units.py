@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from telegram import PhotoSize
 
-from bot.chat import buttons, replies
+from bot.chat import buttons, deep_links, replies
+from bot.chat.admin import CaptionError, parse_add_caption
 from bot.chat.handlers import pick_photo_size
 from storage.models import CatalogItem
 
@@ -56,3 +60,44 @@ def test_pick_photo_size_prefers_the_smallest_big_enough() -> None:
     assert pick_photo_size(sizes).width == 1280  # 600 < 640 on the short side
     assert pick_photo_size((_size(90, 90), _size(800, 800), _size(1280, 1280))).width == 800
     assert pick_photo_size((_size(90, 90), _size(320, 320))).width == 320
+
+
+@pytest.mark.parametrize(
+    "item_id, payload",
+    [
+        ("1163", "item_1163"),
+        ("blue-denim_jacket", "item_blue-denim_jacket"),
+        ("linen-tee:Red", "itemx_bGluZW4tdGVlOlJlZA"),
+        ("sku 12/3 ü", None),
+    ],
+)
+def test_deep_link_payloads_round_trip(item_id: str, payload: str | None) -> None:
+    made = deep_links.item_payload(item_id)
+    if payload is not None:
+        assert made == payload
+    assert made is not None and len(made) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", made)
+    assert deep_links.item_id_from(made) == item_id
+
+
+def test_deep_links_that_name_no_item() -> None:
+    assert deep_links.item_payload("x" * 60) is None  # no start parameter can hold it
+    for payload in ("", "item_", "hello", "itemx_%%%", "item_a.b", "itemx_/w=="):
+        assert deep_links.item_id_from(payload) is None
+    assert deep_links.item_link("shop_bot", "42") == "https://t.me/shop_bot?start=item_42"
+
+
+def test_add_captions_give_the_fields_in_order() -> None:
+    assert parse_add_caption("/add") == {}
+    assert parse_add_caption("/add@shop_bot Linen   shirt | Shirts") == {
+        "name": "Linen shirt",
+        "article_type": "Shirts",
+    }
+    full = parse_add_caption("/add Tee | Tshirts | Blue | 19 EUR | https://x.example/t")
+    assert full == {"name": "Tee", "article_type": "Tshirts", "base_colour": "Blue",
+                    "price": "19 EUR", "url": "https://x.example/t"}  # fmt: skip
+    assert parse_add_caption("/add | | Red") == {"base_colour": "Red"}
+    with pytest.raises(CaptionError, match="at most 5 parts"):
+        parse_add_caption("/add a|b|c|d|e|f")
+    with pytest.raises(CaptionError, match="https://"):
+        parse_add_caption("/add a|b|c|d|javascript:alert(1)")

@@ -10,6 +10,7 @@ import pytest
 
 from bot.core import indexing
 from bot.core.recommender import Recommender
+from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder, Embedder
 from storage import index_files
 from storage.catalog import Catalog
@@ -28,7 +29,7 @@ async def test_a_small_reingest_updates_the_served_index_in_place(
     async_embedder = AsyncEmbedder(embedder)
     recommender = await Recommender.open(catalog, async_embedder, tmp_path / "data")
     try:
-        await recommender.ingest(styles, images)
+        await recommender.ingest(CatalogSource.fashion(styles, images))
         dropped = await stored_item(catalog, products[5].id)
         shutil.copy(images / f"{products[2].id}.jpg", images / f"{products[3].id}.jpg")
         added = Product("9999", "Dresses", "Blue", "Blue Dresses no. 9999")
@@ -40,7 +41,7 @@ async def test_a_small_reingest_updates_the_served_index_in_place(
 
         monkeypatch.setattr(index_files, "build_and_save_index", no_rebuild)
         monkeypatch.setattr(indexing, "build_and_save_index", no_rebuild)
-        report = await recommender.ingest(styles, images, prune=True)
+        report = await recommender.ingest(CatalogSource.fashion(styles, images), prune=True)
         keys, vectors = await catalog.all_vectors(embedder.dim)
         added_key = (await stored_item(catalog, added.id)).key
     finally:

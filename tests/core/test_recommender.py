@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.recommender import EmptyCatalog, Recommender, SearchExpired, UnknownItem
+from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder, Embedder, ImageRejected
 from storage.catalog import Catalog
 from storage.source import CatalogSourceError
@@ -35,23 +36,25 @@ async def test_ingest_reports_bad_images_and_indexes_the_rest(recommender, sourc
     (images / f"{products[0].id}.jpg").write_bytes(b"\xff\xd8\xff garbage")
     (images / f"{products[1].id}.jpg").unlink()
     progress: list[tuple[int, int]] = []
-    report = await recommender.ingest(styles, images, progress=lambda *p: progress.append(p))
+    report = await recommender.ingest(
+        CatalogSource.fashion(styles, images), progress=lambda *p: progress.append(p)
+    )
     assert report.index_size == len(products) - 2 == len(recommender.index)
     failed = dict(report.failures)
     assert set(failed) == {products[0].id, "line 3"}
     assert "no image" in failed["line 3"]
-    assert progress[-1] == (len(products) - 1, len(products) - 1)
+    assert progress[-1] == (len(products) - 1, len(products) - 1, "embedding images")
 
 
 async def test_reingest_updates_instead_of_duplicating(recommender, source) -> None:
     styles, images, products = source
-    await recommender.ingest(styles, images)
-    again = await recommender.ingest(styles, images)
+    await recommender.ingest(CatalogSource.fashion(styles, images))
+    again = await recommender.ingest(CatalogSource.fashion(styles, images))
     assert (again.embedded, again.unchanged) == (0, len(products))
     renamed = [products[0].__class__(**{**products[0].__dict__, "name": "Renamed no. 1000"})]
     write_styles(styles, renamed + products[1:])
     shutil.copy(images / f"{products[2].id}.jpg", images / f"{products[3].id}.jpg")
-    changed = await recommender.ingest(styles, images)
+    changed = await recommender.ingest(CatalogSource.fashion(styles, images))
     assert changed.embedded == 1 and changed.unchanged == len(products) - 1
     assert await recommender.catalog.count_items() == len(products)
     stored = await stored_item(recommender.catalog, products[0].id)
@@ -60,16 +63,16 @@ async def test_reingest_updates_instead_of_duplicating(recommender, source) -> N
 
 async def test_prune_removes_items_missing_from_the_source(recommender, source) -> None:
     styles, images, products = source
-    await recommender.ingest(styles, images)
+    await recommender.ingest(CatalogSource.fashion(styles, images))
     write_styles(styles, products[:10])
-    report = await recommender.ingest(styles, images, prune=True)
+    report = await recommender.ingest(CatalogSource.fashion(styles, images), prune=True)
     assert report.removed == len(products) - 10
     assert len(recommender.index) == 10 == await recommender.catalog.count_items()
 
 
 async def test_missing_source_is_a_clear_error(recommender, tmp_path: Path) -> None:
     with pytest.raises(CatalogSourceError, match="not found"):
-        await recommender.ingest(tmp_path / "missing.csv", tmp_path)
+        await recommender.ingest(CatalogSource.fashion(tmp_path / "missing.csv", tmp_path))
 
 
 async def test_empty_catalog_is_reported(recommender) -> None:
@@ -79,7 +82,7 @@ async def test_empty_catalog_is_reported(recommender) -> None:
 
 async def test_search_more_and_item_search(recommender, source) -> None:
     styles, images, _ = source
-    await recommender.ingest(styles, images)
+    await recommender.ingest(CatalogSource.fashion(styles, images))
     by_key = await recommender.catalog.all_items()
 
     page = await recommender.search_image(jpeg_bytes(photo_of("Trousers", "Blue")), chat_id=5)
@@ -117,7 +120,7 @@ async def test_a_second_process_ingest_is_picked_up(
     styles, images, products = source
     catalog = await Catalog.open(tmp_path / "data" / "catalog.sqlite3")
     other = await Recommender.open(catalog, AsyncEmbedder(embedder), tmp_path / "data")
-    await other.ingest(styles, images)
+    await other.ingest(CatalogSource.fashion(styles, images))
     page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Green")), chat_id=1)
     assert len(page.matches) == 5 and len(recommender.index) == len(products)
     other.embedder.close()

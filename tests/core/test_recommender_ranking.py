@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.ranking import RankingConfig
 from bot.core.recommender import Recommender
+from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder, Embedder, LabelHeads
 from storage.catalog import Catalog
 from tests.support.catalog import Product, jpeg_bytes, photo_of, write_styles
@@ -48,7 +49,7 @@ def _by_id(products: list[Product]) -> dict[str, Product]:
 
 async def test_a_red_dress_photo_gets_the_red_dress_first(world) -> None:
     recommender = await world["open"](colour_weight=0.25)
-    await recommender.ingest(world["styles"], world["images"])
+    await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Red")), chat_id=3)
     first = _by_id(world["products"])[_ids(page.matches)[0]]
     assert (first.article_type, first.colour) == ("Dresses", "Red")
@@ -59,7 +60,7 @@ async def test_a_red_dress_photo_gets_the_red_dress_first(world) -> None:
 async def test_more_like_this_continues_the_same_ranking(world) -> None:
     """Page 1 + "More like this" shows what one page of twice the size would have shown."""
     recommender = await world["open"](colour_weight=1.0, diversity=0.2)
-    await recommender.ingest(world["styles"], world["images"])
+    await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     photo = jpeg_bytes(photo_of("Tshirts", "Green"))
     page = await recommender.search_image(photo, chat_id=4)
     more = await recommender.more(page.search_id, chat_id=4)
@@ -75,7 +76,7 @@ async def test_a_duplicate_photo_does_not_share_a_page_with_its_twin(world) -> N
     shutil.copy(world["images"] / f"{red_dress.id}.jpg", world["images"] / "9999.jpg")
     write_styles(world["styles"], [*products, twin])
     recommender = await world["open"](near_duplicate=0.95)
-    await recommender.ingest(world["styles"], world["images"])
+    await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Red")), chat_id=5)
     assert len(page.matches) == 5
     assert not {red_dress.id, "9999"} <= set(_ids(page.matches))
@@ -88,14 +89,14 @@ async def test_a_duplicate_photo_does_not_share_a_page_with_its_twin(world) -> N
 async def test_items_stored_without_colours_still_serve_and_are_reembedded(world) -> None:
     """A catalog from before colours existed: searches work, the next ingest fills them in."""
     recommender = await world["open"]()
-    await recommender.ingest(world["styles"], world["images"])
+    await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     db = world["catalog"]._db
     await db.execute("UPDATE embeddings SET colour = NULL")
     page = await recommender.search_image(jpeg_bytes(photo_of("Trousers", "Blue")), chat_id=6)
     assert len(page.matches) == 5
     key = page.matches[0].item.key
     assert len((await recommender.search_from_item(key, chat_id=6)).matches) == 5
-    report = await recommender.ingest(world["styles"], world["images"])
+    report = await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     assert report.embedded == len(world["products"])
     colours = await recommender.catalog.get_colours([key])
     assert colours[key] is not None
@@ -111,7 +112,7 @@ async def test_label_heads_rank_by_the_catalogs_own_labels(world, monkeypatch) -
         [replace(p, article_type="Dresses") if p is relabelled else p for p in products],
     )
     recommender = await world["open"](colour_weight=0.0, label_weight=5.0, visual_slots=0)
-    await recommender.ingest(world["styles"], world["images"])
+    await recommender.ingest(CatalogSource.fashion(world["styles"], world["images"]))
     items = await recommender.catalog.all_items()
     types = sorted({stored.item.article_type for stored in items.values()})
     centroids = np.stack([
