@@ -67,6 +67,8 @@ class Fetched:
 
 @dataclass
 class DownloadReport:
+    """What :meth:`DownloadCache.fetch_images` did (feed documents are not counted)."""
+
     downloaded: int = 0
     revalidated: int = 0
     failed: int = 0
@@ -117,7 +119,12 @@ class DownloadCache:
         async def one(url: str) -> None:
             async with self._slots:
                 try:
-                    results[url] = await self._fetch(url, self._max_image_bytes, _check_image)
+                    fetched = await self._fetch(url, self._max_image_bytes, _check_image)
+                    if fetched.downloaded:
+                        self.report.downloaded += 1
+                    else:
+                        self.report.revalidated += 1
+                    results[url] = fetched
                 except DownloadFailed as failed:
                     self.report.failed += 1
                     cached = self.path_of(url)
@@ -171,7 +178,6 @@ class DownloadCache:
         try:
             async with self._client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304 and validators:
-                    self.report.revalidated += 1
                     return Fetched(path, downloaded=False)
                 if response.status_code in _RETRIED_STATUSES:
                     raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
@@ -194,7 +200,6 @@ class DownloadCache:
         if check is not None and (problem := await asyncio.to_thread(check, data, content_type)):
             raise DownloadFailed(problem)
         await asyncio.to_thread(_store, path, data, response)
-        self.report.downloaded += 1
         return Fetched(path, downloaded=True)
 
     def prune(self, keep: Collection[Path]) -> int:
