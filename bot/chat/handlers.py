@@ -208,46 +208,36 @@ async def _say_too_large(message: Message, size: str, limit: int) -> None:
 
 async def more_like_this(update: Update, context: ChatContext) -> None:
     """The next page of a search (:data:`buttons.MORE_LIKE_THIS`), in the chat it was made in."""
-    search_id = buttons.number(context)
-    if search_id is None:
-        await unknown_button(update, context)
-        return
-    await _page_from_button(
-        update,
-        context,
-        lambda chat_id: context.recommender.more(search_id, chat_id),
-        replies.NO_MORE,
-        kind="more",
-    )
+    await _page_from_number(update, context, context.recommender.more, replies.NO_MORE, "more")
 
 
 async def search_from_item(update: Update, context: ChatContext) -> None:
     """A new search from a shown item's number (:data:`buttons.SEARCH_FROM_ITEM`)."""
-    key = buttons.number(context)
-    if key is None:
-        await unknown_button(update, context)
-        return
-    await _page_from_button(
-        update,
-        context,
-        lambda chat_id: context.recommender.search_from_item(key, chat_id),
-        replies.NO_MATCHES,
-        kind="item",
-    )
+    search = context.recommender.search_from_item
+    await _page_from_number(update, context, search, replies.NO_MATCHES, "item")
 
 
 async def colours_of(update: Update, context: ChatContext) -> None:
     """The other colours of a shown item's product (:data:`buttons.COLOURS_OF`)."""
-    key = buttons.number(context)
-    if key is None:
+    search = context.recommender.colours_of
+    await _page_from_number(update, context, search, replies.NO_OTHER_COLOURS, "colours")
+
+
+async def _page_from_number(
+    update: Update,
+    context: ChatContext,
+    search: Callable[[int, int], Awaitable[ResultPage]],
+    empty_text: str,
+    kind: str,
+) -> None:
+    """A button whose data carries a number (a search id, an item key): ``search(number,
+    chat_id)``'s page, or just the answer for data its pattern did not match."""
+    number = buttons.number(context)
+    if number is None:
         await unknown_button(update, context)
         return
     await _page_from_button(
-        update,
-        context,
-        lambda chat_id: context.recommender.colours_of(key, chat_id),
-        replies.NO_OTHER_COLOURS,
-        kind="colours",
+        update, context, lambda chat_id: search(number, chat_id), empty_text, kind=kind
     )
 
 
