@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import numpy as np
 
 from storage.migrations import migrate
-from storage.models import CatalogItem, SearchSession, StoredItem
+from storage.models import CatalogItem, Facets, SearchSession, StoredItem, Vote
 
 _ITEM_COLUMNS = tuple(field.name for field in fields(CatalogItem))
 _FULL_BELOW_BYTES = 1024 * 1024
@@ -175,6 +176,20 @@ class Catalog:
         async with self._write_lock:
             cursor = await self._db.execute("DELETE FROM removed_items WHERE id = ?", (item_id,))
         return cursor.rowcount > 0
+
+    async def facets(self) -> Facets:
+        """The labels of the items in stock (those a search can show)."""
+        async with self._db.execute(
+            "SELECT DISTINCT article_type, base_colour, gender, price IS NOT NULL FROM items "
+            "WHERE available AND key IN (SELECT item_key FROM embeddings)"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        values: list[set[str]] = [set(), set(), set()]
+        for row in rows:
+            for found, value in zip(values, row[:3], strict=False):
+                if value:
+                    found.add(value)
+        return Facets(*(frozenset(found) for found in values), any(row[3] for row in rows))
 
     async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
         rows = await self._rows_for_keys("SELECT * FROM items WHERE key IN ({keys})", keys)
@@ -337,16 +352,23 @@ class Catalog:
         vector: np.ndarray,
         shown: Sequence[int],
         colour: np.ndarray | None = None,
+        *,
+        filters: dict[str, Any] | None = None,
+        seen: dict[str, Any] | None = None,
+        page: Sequence[int] | None = None,
     ) -> int:
         """Store a search; ``colour`` is the query's colour descriptor, so its next pages are
-        re-ranked the same way after a restart."""
+        re-ranked the same way after a restart; ``page``: the keys of its first page (which
+        ``shown`` includes)."""
         row = (chat_id, model, _blob(vector), json.dumps(list(shown)))
+        pages = json.dumps([] if page is None else [list(page)])
+        extra = (_json_or_null(filters), _json_or_null(seen), pages)
         async with (
             self._write_lock,
             self._db.execute(
-                "INSERT INTO searches (chat_id, model, vector, shown, created_at, colour) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (*row, time.time(), None if colour is None else _blob(colour)),
+                "INSERT INTO searches (chat_id, model, vector, shown, created_at, colour, "
+                "filters, seen, pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (*row, time.time(), None if colour is None else _blob(colour), *extra),
             ) as cursor,
         ):
             (search_id,) = await cursor.fetchone()
@@ -354,19 +376,75 @@ class Catalog:
 
     async def get_search(self, search_id: int) -> SearchSession | None:
         async with self._db.execute(
-            "SELECT id, chat_id, model, vector, shown, colour FROM searches WHERE id = ?",
+            "SELECT id, chat_id, model, vector, shown, colour, filters, seen, pages "
+            "FROM searches WHERE id = ?",
             (search_id,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        return SearchSession(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5])
+        return SearchSession(
+            row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5],
+            filters=json.loads(row[6] or "{}"), seen=json.loads(row[7] or "{}"),
+            pages=tuple(tuple(page) for page in json.loads(row[8])),
+        )  # fmt: skip
 
-    async def set_shown(self, search_id: int, shown: Sequence[int]) -> None:
+    async def add_page(self, search_id: int, keys: Sequence[int]) -> None:
+        """Record the next page of a search: its items join ``shown`` and ``pages``."""
         async with self._write_lock:
+            async with self._db.execute(
+                "SELECT shown, pages FROM searches WHERE id = ?", (search_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return
+            shown = [*json.loads(row[0]), *keys]
+            pages = [*json.loads(row[1]), list(keys)]
             await self._db.execute(
-                "UPDATE searches SET shown = ? WHERE id = ?", (json.dumps(list(shown)), search_id)
+                "UPDATE searches SET shown = ?, pages = ? WHERE id = ?",
+                (json.dumps(shown), json.dumps(pages), search_id),
             )
+
+    # -- shoppers' votes -------------------------------------------------------------------
+
+    async def record_vote(self, vote: Vote) -> bool:
+        """Store a shopper's vote on a page; a second vote on the same page replaces the
+        first. True when it was the page's first vote."""
+        async with self._write_lock:
+            async with self._db.execute(
+                "SELECT 1 FROM feedback WHERE search_id = ? AND page = ?",
+                (vote.search_id, vote.page),
+            ) as cursor:
+                first = await cursor.fetchone() is None
+            await self._db.execute(
+                "INSERT INTO feedback (search_id, page, vote, model, vector, items, filters, "
+                "seen, voted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (search_id, page) DO UPDATE SET vote = excluded.vote, "
+                "voted_at = excluded.voted_at",
+                (
+                    vote.search_id, vote.page, vote.vote, vote.model, vote.vector,
+                    json.dumps(list(vote.items)), _json_or_null(vote.filters),
+                    _json_or_null(vote.seen), vote.voted_at,
+                ),
+            )  # fmt: skip
+        return first
+
+    async def vote_counts(self) -> tuple[int, int]:
+        """(votes, of which 👍) over all pages shoppers voted on."""
+        async with self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(vote = 1), 0) FROM feedback"
+        ) as cursor:
+            votes, up = await cursor.fetchone()
+        return int(votes), int(up)
+
+    async def votes(self) -> list[Vote]:
+        """Every vote, oldest first (``wardrobe feedback``)."""
+        async with self._db.execute(
+            "SELECT search_id, page, vote, model, vector, items, filters, seen, voted_at "
+            "FROM feedback ORDER BY voted_at, id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_vote(row) for row in rows]
 
     async def prune_searches(self, older_than_seconds: float) -> int:
         async with self._write_lock:
@@ -418,6 +496,15 @@ def _keys_and_vectors(rows: Sequence[aiosqlite.Row], dim: int) -> tuple[np.ndarr
     for i, row in enumerate(rows):
         vectors[i] = np.frombuffer(row[1], dtype=np.float32)
     return keys, vectors
+
+
+def _vote(row: aiosqlite.Row) -> Vote:
+    items, filters, seen = json.loads(row[5]), json.loads(row[6] or "{}"), row[7]
+    return Vote(*row[:5], tuple(items), filters, json.loads(seen or "{}"), row[8])
+
+
+def _json_or_null(value: dict[str, Any] | None) -> str | None:
+    return json.dumps(value, sort_keys=True) if value else None
 
 
 def _vector(blob: bytes | None) -> np.ndarray | None:

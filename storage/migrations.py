@@ -138,6 +138,31 @@ async def m003_shop_feeds(db: aiosqlite.Connection) -> None:
     )
 
 
+@migration
+async def m004_refinements_and_feedback(db: aiosqlite.Connection) -> None:
+    """What a search was refined by (its filters), what the bot saw in the photo, the items of
+    each page shown; and shoppers' 👍/👎 on a page. A vote copies the query and the page, so it
+    outlives the search it was made on (searches are pruned after a few days)."""
+    await _add_column(db, "searches", "filters", "TEXT")
+    await _add_column(db, "searches", "seen", "TEXT")
+    await _add_column(db, "searches", "pages", "TEXT NOT NULL DEFAULT '[]'")
+    await db.execute(
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id INTEGER PRIMARY KEY,
+            search_id INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            items TEXT NOT NULL,
+            filters TEXT,
+            seen TEXT,
+            voted_at REAL NOT NULL,
+            UNIQUE (search_id, page)
+        )"""
+    )
+
+
 async def _add_column(db: aiosqlite.Connection, table: str, column: str, kind: str) -> None:
     """``ALTER TABLE … ADD COLUMN`` unless a database from before numbered migrations has it."""
     async with db.execute(f"PRAGMA table_info({table})") as cursor:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,37 @@ class SearchSession:
     shown: tuple[int, ...]
     colour: bytes | None = None
     """The query's colour descriptor (float32); None for searches stored before colours."""
+    filters: dict[str, Any] = field(default_factory=dict)
+    """What the shopper narrowed the search to (the recommender's ``Filters``, as JSON)."""
+    seen: dict[str, Any] = field(default_factory=dict)
+    """What the search saw in its query (garment type, colour), which its refinements use."""
+    pages: tuple[tuple[int, ...], ...] = ()
+    """The item keys of each page shown, in order; ``shown`` also holds the item a search
+    from an item started with."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A shopper's 👍 (+1) or 👎 (-1) on one page of a search, with what they were shown."""
+
+    search_id: int
+    page: int
+    vote: int
+    model: str
+    vector: bytes
+    items: tuple[str, ...]
+    """The shop's ids of the page's items, in the order shown."""
+    filters: dict[str, Any]
+    seen: dict[str, Any]
+    voted_at: float
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What the items in stock are labelled with: what a search can be narrowed to."""
+
+    article_types: frozenset[str] = frozenset()
+    base_colours: frozenset[str] = frozenset()
+    genders: frozenset[str] = frozenset()
+    priced: bool = False
+    """Whether any item has a price."""

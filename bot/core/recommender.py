@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.core.filters import NO_FILTERS, NOTHING_SEEN, Filters, Refinement, Seen, offered
 from bot.core.indexing import Edit, Indexer, IngestReport, ProgressCallback
 from bot.core.ranking import (
     RANKED_LABELS,
@@ -24,12 +25,13 @@ from bot.core.ranking import (
     select_first_page,
     select_page,
 )
+from bot.core.seeing import catalog_lacks, seen_in_photo
 from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
 from storage.downloads import DownloadLimits
 from storage.index_files import load_or_rebuild_index
-from storage.models import CatalogItem, StoredItem
+from storage.models import CatalogItem, Facets, SearchSession, StoredItem, Vote
 from storage.vector_index import VectorIndex
 
 
@@ -46,7 +48,10 @@ class UnknownItem(Exception):
 
 
 POOL_GROWTH = 4
-"""How much wider the next pool is when out-of-stock items and variants left too few."""
+"""How much wider the next pool is when out-of-stock items, variants or filters left too few."""
+CLOSE_SIMILARITY = 0.5
+"""Default of the CNN similarity of a first page's best match under which the bot says that
+nothing in the catalog looks very close (``CLOSE_MATCH_SIMILARITY``)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,22 @@ class Match:
     score: float
     variants: int = 0
     """How many other variants (colours) of this product are in stock."""
+    similarity: float = 1.0
+    """Cosine similarity of the item's CNN vector to the query's."""
 
 
 @dataclass(frozen=True)
 class ResultPage:
     search_id: int
     matches: list[Match]
+    page: int = 0
+    """Which page of its search this is (0: the first); a vote names it."""
+    seen: Seen = NOTHING_SEEN
+    filters: Filters = NO_FILTERS
+    refinements: tuple[Refinement, ...] = ()
+    """The refinements worth offering under this page (:func:`bot.core.filters.offered`)."""
+    close: bool = True
+    """False: nothing in the catalog looks very close to the query, these are the nearest."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +107,14 @@ class Recommender:
         page_size: int = 5,
         ranking: RankingConfig | None = None,
         downloads: DownloadLimits | None = None,
+        close_similarity: float = CLOSE_SIMILARITY,
     ) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.page_size = page_size
         self.ranking = ranking or RankingConfig()
+        self.close_similarity = close_similarity
+        self._facets: tuple[str | None, Facets] | None = None
         self._indexer = Indexer(catalog, embedder, data_dir, downloads)
         self._started_at = time.time()
         self._data_dir = data_dir
@@ -113,6 +131,7 @@ class Recommender:
         page_size: int = 5,
         ranking: RankingConfig | None = None,
         downloads: DownloadLimits | None = None,
+        close_similarity: float = CLOSE_SIMILARITY,
     ) -> Recommender:
         recommender = cls(
             catalog,
@@ -122,6 +141,7 @@ class Recommender:
             page_size=page_size,
             ranking=ranking,
             downloads=downloads,
+            close_similarity=close_similarity,
         )
         await recommender.refresh_index()
         return recommender
@@ -222,7 +242,7 @@ class Recommender:
         index = await self._serving_index()
         features = await self.embedder.features_bytes(data)
         query = _Query(features.vectors[0], features.colours[0])
-        return await self._start_search(index, query, chat_id, exclude=())
+        return await self._start_search(index, query, chat_id, seed=(), seen=None)
 
     async def find_similar(self, data: bytes, top: int) -> list[Match]:
         """A one-off search with no stored session (``wardrobe search``, benchmarks)."""
@@ -235,10 +255,12 @@ class Recommender:
         """A new search seeded with a catalog item's stored vector and colour (no image work)."""
         index = await self._serving_index()
         vector = index.get(key)
-        if vector is None:
+        stored = (await self.catalog.get_items([key])).get(key)
+        if vector is None or stored is None:
             raise UnknownItem(key)
         colour = (await self.catalog.get_colours([key])).get(key)
-        return await self._start_search(index, _Query(vector, colour), chat_id, exclude=(key,))
+        seen = Seen.of_item(stored.item)
+        return await self._start_search(index, _Query(vector, colour), chat_id, (key,), seen)
 
     async def search_from_item_id(self, item_id: str, chat_id: int) -> ResultPage:
         """:meth:`search_from_item` by the shop's product id (or product group id), as a web
@@ -266,20 +288,63 @@ class Recommender:
             ),
             key=lambda pair: -pair[0],
         )
-        matches = [Match(sibling, score) for score, sibling in ranked[: self.page_size]]
+        matches = [Match(sibling, score, 0, score) for score, sibling in ranked[: self.page_size]]
         colour = (await self.catalog.get_colours([key])).get(key)
         shown = [key, *(sibling.key for _, sibling in ranked)]
+        seen = Seen.of_item(stored.item)
         search_id = await self.catalog.create_search(
-            chat_id, self.embedder.model_name, vector, shown, colour
-        )
+            chat_id, self.embedder.model_name, vector, shown, colour,
+            seen=seen.to_json(), page=[match.item.key for match in matches],
+        )  # fmt: skip
         await self.catalog.increment_counter("queries_served")
-        return ResultPage(search_id, matches)
+        return await self._page(search_id, matches, 0, seen, NO_FILTERS)
 
     async def more(self, search_id: int, chat_id: int) -> ResultPage:
-        """The next page of a stored search, never repeating an item already shown.
+        """The next page of a stored search, never repeating an item already shown, narrowed
+        by the search's filters.
 
         A search belongs to the chat it was made in: for any other chat it does not exist.
         """
+        session, index, query = await self._stored_search(search_id, chat_id)
+        filters, seen = Filters.from_json(session.filters), Seen.from_json(session.seen)
+        matches = await self._matches(
+            index, query, exclude=session.shown, count=self.page_size, first_page=False,
+            filters=filters,
+        )  # fmt: skip
+        if matches:
+            await self.catalog.add_page(search_id, [match.item.key for match in matches])
+            await self.catalog.increment_counter("queries_served")
+        return await self._page(search_id, matches, len(session.pages), seen, filters)
+
+    async def refine(self, search_id: int, chat_id: int, refinement: Refinement) -> ResultPage:
+        """A new search from the same query, with ``refinement`` added to its filters (or
+        them cleared); it starts again from the best match the filters let through."""
+        session, index, query = await self._stored_search(search_id, chat_id)
+        seen = Seen.from_json(session.seen)
+        last_page = session.pages[-1] if session.pages else ()
+        page_items = [item.item for item in (await self.catalog.get_items(last_page)).values()]
+        filters = Filters.from_json(session.filters).refined(refinement, seen, page_items)
+        return await self._start_search(
+            index, query, chat_id, _seed(session), seen, filters=filters
+        )
+
+    async def vote(self, search_id: int, chat_id: int, page: int, up: bool) -> bool:
+        """Store a shopper's 👍 (``up``) or 👎 on a page of their search, with the query and
+        what the page showed; True for the page's first vote, False when it replaced one."""
+        session = await self.catalog.get_search(search_id)
+        if session is None or session.chat_id != chat_id or not 0 <= page < len(session.pages):
+            raise SearchExpired(search_id)
+        items = await self.catalog.get_items(session.pages[page])
+        ids = tuple(items[key].item.id for key in session.pages[page] if key in items)
+        vote = Vote(
+            search_id, page, 1 if up else -1, session.model, session.vector, ids,
+            session.filters, session.seen, time.time(),
+        )  # fmt: skip
+        return await self.catalog.record_vote(vote)
+
+    async def _stored_search(
+        self, search_id: int, chat_id: int
+    ) -> tuple[SearchSession, VectorIndex, _Query]:
         session = await self.catalog.get_search(search_id)
         if (
             session is None
@@ -292,15 +357,7 @@ class Recommender:
         if vector.shape != (index.ndim,):
             raise SearchExpired(search_id)
         colour = None if session.colour is None else np.frombuffer(session.colour, np.float32)
-        query = _Query(vector, colour)
-        matches = await self._matches(
-            index, query, exclude=session.shown, count=self.page_size, first_page=False
-        )
-        if matches:
-            shown = [*session.shown, *(match.item.key for match in matches)]
-            await self.catalog.set_shown(search_id, shown)
-            await self.catalog.increment_counter("queries_served")
-        return ResultPage(search_id, matches)
+        return session, index, _Query(vector, colour)
 
     async def _serving_index(self) -> VectorIndex:
         index = await self.refresh_index()
@@ -309,15 +366,55 @@ class Recommender:
         return index
 
     async def _start_search(
-        self, index: VectorIndex, query: _Query, chat_id: int, exclude: tuple[int, ...]
+        self,
+        index: VectorIndex,
+        query: _Query,
+        chat_id: int,
+        seed: tuple[int, ...],
+        seen: Seen | None,
+        *,
+        filters: Filters = NO_FILTERS,
     ) -> ResultPage:
-        matches = await self._matches(index, query, exclude=exclude, count=self.page_size)
-        shown = [*exclude, *(match.item.key for match in matches)]
-        search_id = await self.catalog.create_search(
-            chat_id, self.embedder.model_name, query.vector, shown, query.colour
+        """A search's first page; ``seed``: the item it starts from (never shown), ``seen``:
+        what the query shows, None for a photo (the model says)."""
+        matches = await self._matches(
+            index, query, exclude=seed, count=self.page_size, filters=filters
         )
+        facets = await self.facets()
+        page_items = [match.item.item for match in matches]
+        photo = seen is None
+        if seen is None:
+            seen = seen_in_photo(self.embedder.label_heads, query.vector, facets, page_items)
+        close = bool(matches) and matches[0].similarity >= self.close_similarity
+        if photo and catalog_lacks(self.embedder.label_heads, seen, facets):
+            close = False
+        keys = [match.item.key for match in matches]
+        search_id = await self.catalog.create_search(
+            chat_id, self.embedder.model_name, query.vector, [*seed, *keys], query.colour,
+            filters=filters.to_json(), seen=seen.to_json(), page=keys,
+        )  # fmt: skip
         await self.catalog.increment_counter("queries_served")
-        return ResultPage(search_id, matches)
+        return await self._page(search_id, matches, 0, seen, filters, close=close)
+
+    async def _page(
+        self,
+        search_id: int,
+        matches: list[Match],
+        number: int,
+        seen: Seen,
+        filters: Filters,
+        *,
+        close: bool = True,
+    ) -> ResultPage:
+        page_items = [match.item.item for match in matches]
+        refinements = offered(seen, filters, await self.facets(), page_items)
+        return ResultPage(search_id, matches, number, seen, filters, tuple(refinements), close)
+
+    async def facets(self) -> Facets:
+        """The labels of the items in stock, read again when the served index changes."""
+        if self._facets is None or self._facets[0] != self._index_version:
+            self._facets = (self._index_version, await self.catalog.facets())
+        return self._facets[1]
 
     async def _matches(
         self,
@@ -327,6 +424,7 @@ class Recommender:
         count: int,
         exclude: tuple[int, ...] = (),
         first_page: bool = True,
+        filters: Filters = NO_FILTERS,
     ) -> list[Match]:
         """The next ``count`` items under :mod:`bot.core.ranking`'s rule, best first.
 
@@ -337,7 +435,7 @@ class Recommender:
         by look alone (``visual_slots``), the exact product first when the shop has it.
         """
         config = self.ranking
-        candidates, stored = await self._candidates(index, query, count, exclude)
+        candidates, stored = await self._candidates(index, query, count, exclude, filters)
         shown = [vector for key in exclude if (vector := index.get(key)) is not None]
         visual = relevance(candidates, query.colour, config.colour_weight)
         scores, heads = visual, self.embedder.label_heads
@@ -360,17 +458,22 @@ class Recommender:
         groups = [item.item.group_id for item in page_items if item.item.group_id]
         variants = await self.catalog.variants(groups) if groups else {}
         return [
-            Match(item, float(scores[i]), _other_variants(item, variants))
+            Match(item, float(scores[i]), _other_variants(item, variants), candidates[i].similarity)
             for i, item in zip(page, page_items, strict=True)
         ]
 
     async def _candidates(
-        self, index: VectorIndex, query: _Query, count: int, exclude: tuple[int, ...]
+        self,
+        index: VectorIndex,
+        query: _Query,
+        count: int,
+        exclude: tuple[int, ...],
+        filters: Filters,
     ) -> tuple[list[Candidate], dict[int, tuple[StoredItem, np.ndarray | None]]]:
         """The pool a page is chosen from: the nearest items in stock that still have a
-        catalog row, one per product (its variant nearest the query), none of a product
-        already shown. Out-of-stock items and variants stay in the index (they come back
-        without re-embedding), so the pool grows until it holds ``count`` or the index ends.
+        catalog row and pass ``filters``, one per product (its variant nearest the query),
+        none of a product already shown. Out-of-stock items, variants and what filters leave
+        out stay in the index, so the pool grows until it holds ``count`` or the index ends.
         """
         shown_groups = {
             item.item.group_id
@@ -388,6 +491,8 @@ class Recommender:
                 item = stored[key][0].item
                 if not item.available or (item.group_id and item.group_id in groups):
                     continue
+                if not filters.admits(item):
+                    continue
                 if item.group_id:
                     groups.add(item.group_id)
                 candidates.append(
@@ -396,6 +501,12 @@ class Recommender:
             if len(candidates) >= count or size >= len(index):
                 return candidates, stored
             size *= POOL_GROWTH
+
+
+def _seed(session: SearchSession) -> tuple[int, ...]:
+    """The item a search from an item started with: what ``shown`` holds beyond its pages."""
+    on_pages = sum(len(page) for page in session.pages)
+    return session.shown[: len(session.shown) - on_pages]
 
 
 def _other_variants(item: StoredItem, variants: dict[str, list[StoredItem]]) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from storage.catalog import Catalog, EmbeddedItem
-from storage.models import CatalogItem
+from storage.models import CatalogItem, Vote
 from storage.source import CatalogSourceError, read_styles
 from storage.vector_index import VectorIndex
 from tests.support.catalog import stored_item
@@ -129,15 +129,47 @@ async def test_telegram_file_id_kept_for_same_image_and_dropped_when_image_chang
 async def test_search_sessions_persist_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "catalog.sqlite3"
     catalog = await Catalog.open(path)
-    search_id = await catalog.create_search(7, "model-a", np.arange(4, dtype=np.float32), [1, 2])
-    await catalog.set_shown(search_id, [1, 2, 3])
+    search_id = await catalog.create_search(
+        7, "model-a", np.arange(4, dtype=np.float32), [9, 1, 2],
+        filters={"gender": "Women"}, seen={"article_type": "Jeans"}, page=[1, 2],
+    )  # fmt: skip
+    await catalog.add_page(search_id, [3])
     await catalog.close()
     reopened = await Catalog.open(path)
     session = await reopened.get_search(search_id)
-    assert session.shown == (1, 2, 3) and session.model == "model-a" and session.chat_id == 7
+    assert session.shown == (9, 1, 2, 3) and session.model == "model-a" and session.chat_id == 7
+    assert session.pages == ((1, 2), (3,))
+    assert session.filters == {"gender": "Women"} and session.seen == {"article_type": "Jeans"}
     np.testing.assert_array_equal(np.frombuffer(session.vector, np.float32), np.arange(4))
     assert await reopened.get_search(search_id + 1) is None
     await reopened.close()
+
+
+async def test_a_second_vote_on_a_page_replaces_the_first(catalog: Catalog) -> None:
+    def vote(page: int, value: int) -> Vote:
+        return Vote(5, page, value, "m", b"\0" * 16, ("a", "b"), {"gender": "Men"}, {}, 1.0)
+
+    assert await catalog.record_vote(vote(0, 1))
+    assert not await catalog.record_vote(vote(0, -1))
+    assert await catalog.record_vote(vote(1, 1))
+    assert await catalog.vote_counts() == (2, 1)
+    stored = await catalog.votes()
+    assert [(v.page, v.vote) for v in stored] == [(0, -1), (1, 1)]
+    assert stored[0].items == ("a", "b") and stored[0].filters == {"gender": "Men"}
+
+
+async def test_facets_are_the_labels_of_items_in_stock(catalog: Catalog) -> None:
+    vectors = _unit(np.random.default_rng(2).normal(size=(3, 4)))
+    items = [
+        CatalogItem("1", "a", "a.jpg", gender="Men", article_type="Jeans", base_colour="Blue"),
+        CatalogItem("2", "b", "b.jpg", article_type="Shirts", price="10 EUR"),
+        CatalogItem("3", "c", "c.jpg", gender="Women", article_type="Dresses", available=False),
+    ]
+    pairs = enumerate(zip(items, vectors, strict=True))
+    await catalog.write_items([EmbeddedItem(item, f"sha{i}", v) for i, (item, v) in pairs])
+    facets = await catalog.facets()
+    assert facets.article_types == {"Jeans", "Shirts"} and facets.genders == {"Men"}
+    assert facets.base_colours == {"Blue"} and facets.priced
 
 
 async def test_counter_and_concurrent_writes_do_not_interfere(catalog: Catalog) -> None:

@@ -1,0 +1,184 @@
+"""What a shopper narrowed a search to, and the refinements offered under a page.
+
+A refinement is built from what the search saw (:class:`Seen`: the garment type and colour of
+the photo, or of the item it started from) and what the catalog holds in stock
+(:class:`storage.models.Facets`): "Only Jeans" is offered only where the shop has jeans.
+Filters are stored with the search as JSON, so they survive a restart and apply to its next
+pages too.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from storage.feeds.fields import amount
+from storage.models import CatalogItem, Facets
+
+GENDERS: Mapping[str, frozenset[str]] = {
+    "Men": frozenset({"Men", "Unisex"}),
+    "Women": frozenset({"Women", "Unisex"}),
+    "Kids": frozenset({"Boys", "Girls", "Kids"}),
+}
+"""A gender filter → the catalog genders it shows (unisex items are for men and women)."""
+
+
+class Refinement(StrEnum):
+    """A refinement button; its value is what the callback data carries."""
+
+    SAME_COLOUR = "c"
+    OTHER_COLOURS = "o"
+    ONLY_TYPE = "t"
+    MEN = "gm"
+    WOMEN = "gw"
+    KIDS = "gk"
+    CHEAPER = "p"
+    CLEAR = "x"
+
+    @property
+    def gender(self) -> str | None:
+        return {"gm": "Men", "gw": "Women", "gk": "Kids"}.get(self.value)
+
+
+GENDER_REFINEMENTS = (Refinement.MEN, Refinement.WOMEN, Refinement.KIDS)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a search saw in its query, in the catalog's words: what "Same colour" and "Only
+    <type>" narrow to. ``looks_like_*``: what the trained model saw in a shopper's photo, when
+    it is confident enough to say so ("Looks like: blue jeans"); None otherwise."""
+
+    article_type: str | None = None
+    base_colour: str | None = None
+    looks_like_type: str | None = None
+    looks_like_colour: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> Seen:
+        return cls(**{name: stored.get(name) for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def of_item(cls, item: CatalogItem) -> Seen:
+        return cls(item.article_type, item.base_colour)
+
+    def looks_like(self) -> str | None:
+        """ "blue jeans", "jeans", "blue", or None when the model was not confident."""
+        words = [self.looks_like_colour, self.looks_like_type]
+        text = " ".join(word.lower() for word in words if word)
+        return text or None
+
+
+@dataclass(frozen=True)
+class Filters:
+    article_type: str | None = None
+    colour: str | None = None
+    not_colour: str | None = None
+    """"Other colours": any colour but this one."""
+    gender: str | None = None
+    """A key of :data:`GENDERS`."""
+    max_price: float | None = None
+    """Only items whose price is below this."""
+
+    @property
+    def active(self) -> bool:
+        return self != Filters()
+
+    def admits(self, item: CatalogItem) -> bool:
+        if self.article_type is not None and not _same(item.article_type, self.article_type):
+            return False
+        if self.colour is not None and not _same(item.base_colour, self.colour):
+            return False
+        if self.not_colour is not None and _same(item.base_colour, self.not_colour):
+            return False
+        if self.gender is not None and item.gender not in GENDERS.get(self.gender, ()):
+            return False
+        if self.max_price is not None:
+            price = price_of(item)
+            return price is not None and price < self.max_price
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> Filters:
+        values = {name: stored.get(name) for name in cls.__dataclass_fields__}
+        if values["gender"] not in (None, *GENDERS):
+            values["gender"] = None
+        return cls(**values)
+
+    def refined(self, refinement: Refinement, seen: Seen, page: Sequence[CatalogItem]) -> Filters:
+        """These filters with ``refinement`` applied (on top of the others)."""
+        if refinement is Refinement.CLEAR:
+            return Filters()
+        if refinement is Refinement.SAME_COLOUR:
+            return replace(self, colour=seen.base_colour, not_colour=None)
+        if refinement is Refinement.OTHER_COLOURS:
+            return replace(
+                self, article_type=seen.article_type, colour=None, not_colour=seen.base_colour
+            )
+        if refinement is Refinement.ONLY_TYPE:
+            return replace(self, article_type=seen.article_type)
+        if refinement is Refinement.CHEAPER:
+            below = cheaper_than(page)
+            if below is None:
+                return self
+            return replace(self, max_price=min(below, self.max_price or below))
+        return replace(self, gender=refinement.gender)
+
+
+NO_FILTERS = Filters()
+NOTHING_SEEN = Seen()
+
+
+def offered(
+    seen: Seen, filters: Filters, facets: Facets, page: Sequence[CatalogItem]
+) -> list[Refinement]:
+    """The refinements worth a button under ``page``: each narrows to something the catalog
+    holds and these filters do not already ask for."""
+    found = []
+    colour, kind = seen.base_colour, seen.article_type
+    if colour and colour in facets.base_colours and filters.colour != colour:
+        found.append(Refinement.SAME_COLOUR)
+    if colour and kind in facets.article_types and filters.not_colour != colour:
+        found.append(Refinement.OTHER_COLOURS)
+    if kind and kind in facets.article_types and filters.article_type != kind:
+        found.append(Refinement.ONLY_TYPE)
+    for refinement in GENDER_REFINEMENTS:
+        if refinement.gender != filters.gender and GENDERS[refinement.gender] & facets.genders:
+            found.append(refinement)
+    if facets.priced and cheaper_than(page) is not None:
+        found.append(Refinement.CHEAPER)
+    if filters.active:
+        found.append(Refinement.CLEAR)
+    return found
+
+
+def price_of(item: CatalogItem) -> float | None:
+    """The price an item sells at (the sale price when there is one: it is written first)."""
+    value = amount(item.price)
+    return None if value is None else float(value)
+
+
+def cheaper_than(page: Sequence[CatalogItem]) -> float | None:
+    """ "Cheaper": below the median price of the page (None when it shows no price)."""
+    prices = [price for item in page if (price := price_of(item)) is not None]
+    return statistics.median(prices) if prices else None
+
+
+def most_common(values: Iterable[str | None]) -> str | None:
+    """The most frequent label (the first seen on a tie), None when there is none."""
+    counts = Counter(value for value in values if value)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _same(label: str | None, wanted: str) -> bool:
+    return label is not None and label.casefold() == wanted.casefold()
