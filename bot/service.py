@@ -110,6 +110,7 @@ async def open_recommender(settings: Settings) -> Recommender:
             page_size=settings.results_per_page,
             ranking=settings.ranking,
             downloads=settings.downloads,
+            close_similarity=settings.close_match_similarity,
         )
     except sqlite3.DatabaseError as error:
         embedder.close()

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.ranking import RankingConfig
+from bot.core.seeing import CLOSE_SIMILARITY
 from bot.core.sources import CatalogSource, load_mapping
 from embeddings.backbones import BACKBONES
 from embeddings.weights import shipped_model
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
         RankingConfig.near_duplicate, gt=0, le=1, alias="NEAR_DUPLICATE_SIMILARITY"
     )
 
+    close_match_similarity: float = Field(
+        CLOSE_SIMILARITY, ge=-1, le=1, alias="CLOSE_MATCH_SIMILARITY"
+    )
     results_per_page: int = Field(5, ge=2, le=10, alias="RESULTS_PER_PAGE")
     max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, alias="MAX_IMAGE_BYTES")
     reindex_progress_seconds: float = Field(3.0, gt=0, alias="REINDEX_PROGRESS_SECONDS")

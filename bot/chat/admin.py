@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 
 from bot.chat import deep_links, replies
 from bot.chat.context import ChatContext
-from bot.chat.handlers import download_image, user_hash
+from bot.chat.handlers import download_image, texts_of, user_hash
 from bot.core.indexing import CatalogEdit, CatalogWouldShrink, IngestReport
 from bot.core.recommender import Recommender
 from bot.core.sources import CatalogSource
@@ -41,7 +41,7 @@ def admin_only(handler: Handler) -> Handler:
         if user is None or user.id not in context.settings.admin_ids:
             who = user_hash(context, user.id) if user else None
             log.info("refused %s to user %s", handler.__name__, who)
-            await update.effective_message.reply_text(replies.NOT_ADMIN)
+            await update.effective_message.reply_text(texts_of(update).not_admin)
             return
         await handler(update, context)
 
@@ -195,6 +195,7 @@ async def stats(update: Update, context: ChatContext) -> None:
                 f"Model: {summary.model} ({summary.dim}-d, {summary.runtime})",
                 f"Uptime: {replies.duration(summary.uptime_seconds)}",
                 f"Queries served: {summary.queries_served}",
+                f"Feedback: {summary.feedback()}",
             ]
         )
     )

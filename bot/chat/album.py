@@ -9,7 +9,7 @@ uploading.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from telegram import Bot, InputMediaPhoto, Message
@@ -17,6 +17,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.chat import buttons, replies
+from bot.chat.replies import Texts
+from bot.core.filters import GENDERS, Filters
 from bot.core.recommender import Match, ResultPage
 
 log = logging.getLogger(__name__)
@@ -30,38 +32,63 @@ class SentAlbum:
     """File ids Telegram gave the photos uploaded now: item key → file id."""
 
 
-async def send_album(bot: Bot, chat_id: int, page: ResultPage) -> SentAlbum | None:
-    """Send ``page`` as an album; items whose photo went missing from disk are left out.
-
-    None when none is left: the shopper has been told nothing was found.
+async def send_album(bot: Bot, chat_id: int, page: ResultPage, texts: Texts) -> SentAlbum | None:
+    """Send ``page`` as an album, after what the search saw in the photo and whether
+    anything is close (:func:`preamble`); items whose photo went missing from disk are left
+    out. None when none is left: the shopper has been told nothing was found.
     """
     matches = [match for match in page.matches if _sendable(match)]
     if not matches:
-        await bot.send_message(chat_id, replies.NO_MATCHES)
+        await bot.send_message(chat_id, texts.no_matches)
         return None
-    page = ResultPage(page.search_id, matches)
+    page = replace(page, matches=matches)
+    if said := preamble(page, texts):
+        await bot.send_message(chat_id, said)
     try:
-        sent = await _send_album(bot, chat_id, page, use_cached_files=True)
+        sent = await _send_album(bot, chat_id, page, texts, use_cached_files=True)
     except BadRequest as error:
         # A cached file id can stop working (e.g. the bot token changed): upload instead.
         log.warning("album with cached file ids refused (%s); uploading the photos", error)
-        sent = await _send_album(bot, chat_id, page, use_cached_files=False)
+        sent = await _send_album(bot, chat_id, page, texts, use_cached_files=False)
     return SentAlbum(page, _new_file_ids(page, sent))
 
 
-async def send_buttons(bot: Bot, chat_id: int, page: ResultPage) -> None:
+def preamble(page: ResultPage, texts: Texts) -> str | None:
+    """Above a search's first page: "Looks like: blue jeans" (what the model saw in the
+    photo, when it is confident), and that nothing is very close when so."""
+    if page.page != 0:
+        return None
+    lines = []
+    if looks_like := page.seen.looks_like():
+        lines.append(texts.looks_like.format(what=looks_like))
+    if not page.close:
+        lines.append(texts.not_close)
+    return "\n".join(lines) or None
+
+
+async def send_buttons(bot: Bot, chat_id: int, page: ResultPage, texts: Texts) -> None:
     """The message under an album with its buttons (albums cannot carry any)."""
-    with_colours = [match.variants > 0 for match in page.matches]
-    text = replies.RESULTS_HEADER
-    if any(with_colours):
-        text += "\n" + replies.COLOURS_HINT
+    lines = []
+    if page.filters.active:
+        lines.append(texts.filtered_by.format(filters=describe(page.filters, texts)))
+    lines.append(texts.results_header)
+    if any(match.variants for match in page.matches):
+        lines.append(texts.colours_hint)
     await bot.send_message(
-        chat_id,
-        text,
-        reply_markup=buttons.results_keyboard(
-            page.search_id, [match.item.key for match in page.matches], with_colours
-        ),
+        chat_id, "\n".join(lines), reply_markup=buttons.results_keyboard(page, texts)
     )
+
+
+def describe(filters: Filters, texts: Texts) -> str:
+    """ "Jeans · not Blue · Women · under 25"."""
+    parts = [filters.article_type, filters.colour]
+    if filters.not_colour:
+        parts.append(texts.not_colour.format(colour=filters.not_colour))
+    if filters.gender in GENDERS:
+        parts.append(texts.gender(filters.gender))
+    if filters.max_price is not None:
+        parts.append(texts.under_price.format(price=f"{filters.max_price:g}"))
+    return " · ".join(part for part in parts if part)
 
 
 def _sendable(match: Match) -> bool:
@@ -72,7 +99,7 @@ def _sendable(match: Match) -> bool:
 
 
 async def _send_album(
-    bot: Bot, chat_id: int, page: ResultPage, *, use_cached_files: bool
+    bot: Bot, chat_id: int, page: ResultPage, texts: Texts, *, use_cached_files: bool
 ) -> list[Message]:
     media = []
     for position, match in enumerate(page.matches, start=1):
@@ -81,7 +108,7 @@ async def _send_album(
         media.append(
             InputMediaPhoto(
                 photo or Path(stored.item.image_path).read_bytes(),
-                caption=replies.caption(position, stored.item),
+                caption=replies.caption(position, stored.item, texts),
                 parse_mode=ParseMode.HTML,
             )
         )

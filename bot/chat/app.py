@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import admin, buttons, handlers
+from bot.chat import admin, buttons, handlers, replies
 from bot.chat.context import CONTEXT_TYPES, BotData
 from bot.chat.throttle import SearchThrottle
 from bot.settings import Settings
@@ -28,10 +28,10 @@ from bot.settings import Settings
 # them (docs/BENCHMARKS.md); the embedder itself still runs one query at a time.
 CONCURRENT_UPDATES = 128
 
-COMMANDS = [
-    BotCommand("start", "How to search by photo"),
-    BotCommand("help", "How to search by photo"),
-]
+
+def commands(texts: replies.Texts) -> list[BotCommand]:
+    """The command menu shoppers see, in one language (Telegram picks it by the app's)."""
+    return [BotCommand("start", texts.command_start), BotCommand("help", texts.command_help)]
 
 
 class AddressedToBot(filters.MessageFilter):
@@ -99,6 +99,8 @@ def add_handlers(application: Application) -> None:
         CallbackQueryHandler(handlers.search_from_item, pattern=buttons.SEARCH_FROM_ITEM)
     )
     application.add_handler(CallbackQueryHandler(handlers.colours_of, pattern=buttons.COLOURS_OF))
+    application.add_handler(CallbackQueryHandler(handlers.refine, pattern=buttons.REFINE))
+    application.add_handler(CallbackQueryHandler(handlers.vote, pattern=buttons.VOTE))
     application.add_handler(CallbackQueryHandler(handlers.unknown_button))
     application.add_handler(MessageHandler(ADDRESSED, handlers.help_command))
     application.add_error_handler(handlers.error_handler)

@@ -1,18 +1,23 @@
 """The inline buttons under an album and their callback data, encoded and matched in one place.
 
-Callback data stays far below Telegram's 64-byte limit: a prefix and an integer. Each kind
-has a pattern the application routes by (``CallbackQueryHandler(pattern=...)``); a handler
-reads the number with :func:`number`, which is None for a press the pattern did not match
-(python-telegram-bot routes a press without data to every pattern).
+Callback data stays far below Telegram's 64-byte limit: a prefix and integers (at most
+``vote:`` + 18 + 1 + 3 + 2 = 29 bytes). Each kind has a pattern the application routes by
+(``CallbackQueryHandler(pattern=...)``); a handler reads the numbers with :func:`number` and
+:func:`groups`, which are None for a press the pattern did not match (python-telegram-bot
+routes a press without data to every pattern).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import CallbackContext
+
+from bot.chat.replies import Texts
+from bot.core.filters import GENDER_REFINEMENTS, Refinement, Seen
+from bot.core.recommender import ResultPage
 
 # At most 18 digits: anything longer is forged, and would not fit SQLite's 64-bit integers.
 MORE_LIKE_THIS = re.compile(r"more:([0-9]{1,18})\Z")
@@ -21,6 +26,15 @@ SEARCH_FROM_ITEM = re.compile(r"item:([0-9]{1,18})\Z")
 """An item's number: a new search from catalog item ``<item key>``."""
 COLOURS_OF = re.compile(r"colours:([0-9]{1,18})\Z")
 """🎨 and an item's number: the other colours (variants) of catalog item ``<item key>``."""
+REFINE = re.compile(
+    r"refine:([0-9]{1,18}):(" + "|".join(refinement.value for refinement in Refinement) + r")\Z"
+)
+"""A refinement: search ``<search id>`` again, narrowed by ``<refinement>``."""
+VOTE = re.compile(r"vote:([0-9]{1,18}):([0-9]{1,3}):([ud])\Z")
+"""👍 (``u``) or 👎 (``d``) on page ``<page>`` of search ``<search id>``."""
+
+MAX_LINKS = 8
+"""Telegram shows at most 8 buttons in a row."""
 
 
 def more_like_this(search_id: int) -> str:
@@ -35,25 +49,89 @@ def colours_of(item_key: int) -> str:
     return f"colours:{item_key}"
 
 
+def refine(search_id: int, refinement: Refinement) -> str:
+    return f"refine:{search_id}:{refinement.value}"
+
+
+def vote(search_id: int, page: int, up: bool) -> str:
+    return f"vote:{search_id}:{page}:{'u' if up else 'd'}"
+
+
 def number(context: CallbackContext) -> int | None:
     """The integer in the callback data the handler's pattern matched, if it matched."""
+    found = groups(context)
+    return int(found[0]) if found else None
+
+
+def groups(context: CallbackContext) -> tuple[str, ...] | None:
+    """What the handler's pattern captured from the callback data, if it matched."""
     match = context.match
-    return int(match.group(1)) if isinstance(match, re.Match) else None
+    return match.groups() if isinstance(match, re.Match) else None
 
 
-def results_keyboard(
-    search_id: int, item_keys: Sequence[int], with_colours: Sequence[bool] = ()
-) -> InlineKeyboardMarkup:
-    """One button per shown item (new search from it), "🎨 n" for each shown item that has
-    other colours in stock (``with_colours``, by position), and "More like this"."""
+def shop_link(url: str | None) -> str | None:
+    """``url`` when Telegram accepts it for a URL button (http(s) with a host), else None:
+    one bad link would make Telegram refuse the whole keyboard."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in url for c in " \n"):
+        return None
+    return url
+
+
+def results_keyboard(page: ResultPage, texts: Texts) -> InlineKeyboardMarkup:
+    """Under an album: one button per shown item (a new search from it), 🛒 n for each item
+    with a shop link, 🎨 n for each item with other colours in stock, the page's refinements,
+    then More like this and 👍 / 👎."""
+    keys = [match.item.key for match in page.matches]
     numbers = [
         InlineKeyboardButton(str(position), callback_data=search_from_item(key))
-        for position, key in enumerate(item_keys, start=1)
+        for position, key in enumerate(keys, start=1)
     ]
+    links = [
+        InlineKeyboardButton(f"🛒 {position}", url=link)
+        for position, match in enumerate(page.matches, start=1)
+        if (link := shop_link(match.item.item.url))
+    ][:MAX_LINKS]
     colours = [
-        InlineKeyboardButton(f"🎨 {position}", callback_data=colours_of(key))
-        for position, (key, has) in enumerate(zip(item_keys, with_colours, strict=False), start=1)
-        if has
+        InlineKeyboardButton(f"🎨 {position}", callback_data=colours_of(match.item.key))
+        for position, match in enumerate(page.matches, start=1)
+        if match.variants
     ]
-    more = InlineKeyboardButton("More like this", callback_data=more_like_this(search_id))
-    return InlineKeyboardMarkup([numbers, *([colours] if colours else []), [more]])
+    last = [
+        InlineKeyboardButton(texts.more_like_this, callback_data=more_like_this(page.search_id)),
+        InlineKeyboardButton("👍", callback_data=vote(page.search_id, page.page, True)),
+        InlineKeyboardButton("👎", callback_data=vote(page.search_id, page.page, False)),
+    ]
+    rows = [numbers, links, colours, *_refinement_rows(page, texts), last]
+    return InlineKeyboardMarkup([row for row in rows if row])
+
+
+def _refinement_rows(page: ResultPage, texts: Texts) -> list[list[InlineKeyboardButton]]:
+    def button(refinement: Refinement) -> InlineKeyboardButton:
+        label = refinement_label(refinement, page.seen, texts)
+        return InlineKeyboardButton(label, callback_data=refine(page.search_id, refinement))
+
+    offered = page.refinements
+    look = (Refinement.SAME_COLOUR, Refinement.OTHER_COLOURS, Refinement.ONLY_TYPE)
+    who = (*GENDER_REFINEMENTS, Refinement.CHEAPER)
+    return [
+        [button(refinement) for refinement in offered if refinement in group]
+        for group in (look, who, (Refinement.CLEAR,))
+    ]
+
+
+def refinement_label(refinement: Refinement, seen: Seen, texts: Texts) -> str:
+    labels = {
+        Refinement.SAME_COLOUR: texts.same_colour.format(colour=seen.base_colour),
+        Refinement.OTHER_COLOURS: texts.other_colours,
+        Refinement.ONLY_TYPE: texts.only_type.format(type=seen.article_type),
+        **{gender: texts.gender(gender.gender) for gender in GENDER_REFINEMENTS},
+        Refinement.CHEAPER: texts.cheaper,
+        Refinement.CLEAR: texts.clear_filters,
+    }
+    return labels[refinement]

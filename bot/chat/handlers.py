@@ -16,7 +16,9 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.chat import album, buttons, deep_links, replies
 from bot.chat.context import ChatContext
+from bot.chat.replies import Texts
 from bot.chat.throttle import Verdict
+from bot.core.filters import Refinement
 from bot.core.recommender import EmptyCatalog, ResultPage, SearchExpired, UnknownItem
 from embeddings import ImageRejected
 
@@ -32,7 +34,13 @@ CHAT_ACTION_EVERY_SECONDS = 4.0  # Telegram shows a chat action for about 5 seco
 
 async def help_command(update: Update, context: ChatContext) -> None:
     """/help and the answer to anything we cannot search with."""
-    await update.effective_message.reply_text(replies.HELP)
+    await update.effective_message.reply_text(texts_of(update).help)
+
+
+def texts_of(update: object) -> Texts:
+    """The texts in the language of the shopper's Telegram app (English if we lack it)."""
+    user = update.effective_user if isinstance(update, Update) else None
+    return replies.texts_for(user.language_code if user else None)
 
 
 async def start(update: Update, context: ChatContext) -> None:
@@ -47,7 +55,7 @@ async def start(update: Update, context: ChatContext) -> None:
         update,
         context,
         lambda chat_id: context.recommender.search_from_item_id(item_id, chat_id),
-        replies.NO_MATCHES,
+        texts_of(update).no_matches,
         kind="link",
     )
 
@@ -63,7 +71,7 @@ async def image_document(update: Update, context: ChatContext) -> None:
     document = message.document
     name = (document.file_name or "").lower()
     if document.mime_type not in ACCEPTED_IMAGE_TYPES and not name.endswith(IMAGE_SUFFIXES):
-        await message.reply_text(replies.UNSUPPORTED_FILE)
+        await message.reply_text(texts_of(update).unsupported_file)
         return
     await _search_file(update, context, document.file_id, document.file_size)
 
@@ -82,7 +90,7 @@ async def _admitted(update: Update, context: ChatContext) -> bool:
     if verdict is Verdict.WAIT:
         seconds = max(1, round(context.throttle.retry_in(user_id)))
         await context.bot.send_message(
-            update.effective_chat.id, replies.ONE_MOMENT.format(seconds=seconds)
+            update.effective_chat.id, texts_of(update).one_moment.format(seconds=seconds)
         )
     return False
 
@@ -119,9 +127,10 @@ async def _search_file(
     if not await _admitted(update, context):
         return
     message = update.effective_message
+    texts = texts_of(update)
     limit = context.settings.max_image_bytes
     if file_size and file_size > limit:
-        await _say_too_large(message, replies.human_size(file_size), limit)
+        await _say_too_large(message, replies.human_size(file_size), limit, texts)
         return
     with SearchTiming(context, update, "photo") as timing:
         async with chat_action(context, message.chat_id):
@@ -129,23 +138,21 @@ async def _search_file(
             if data is None or len(data) > limit:
                 size = "over 20 MB" if data is None else replies.human_size(len(data))
                 timing.outcome = f"too large ({size})"
-                await _say_too_large(message, size, limit)
+                await _say_too_large(message, size, limit, texts)
                 return
             timing.lap("download")
             try:
                 page = await context.recommender.search_image(data, message.chat_id)
             except ImageRejected as rejected:
                 timing.outcome = f"rejected ({rejected.reason})"
-                await message.reply_text(rejected.reason)
+                await message.reply_text(texts.image_rejected or rejected.reason)
                 return
             except EmptyCatalog:
                 timing.outcome = "empty catalog"
-                await message.reply_text(replies.CATALOG_EMPTY)
+                await message.reply_text(texts.catalog_empty)
                 return
             timing.lap("search")
-            await _reply_with_page(
-                message.chat_id, context, page, empty_text=replies.NO_MATCHES, timing=timing
-            )
+            await _reply_with_page(message.chat_id, context, page, texts, texts.no_matches, timing)
 
 
 class SearchTiming:
@@ -202,25 +209,61 @@ async def _download(context: ChatContext, file_id: str) -> bytes | None:
     return bytes(await telegram_file.download_as_bytearray())
 
 
-async def _say_too_large(message: Message, size: str, limit: int) -> None:
-    await message.reply_text(replies.TOO_LARGE.format(size=size, limit=replies.human_size(limit)))
+async def _say_too_large(message: Message, size: str, limit: int, texts: Texts) -> None:
+    await message.reply_text(texts.too_large.format(size=size, limit=replies.human_size(limit)))
 
 
 async def more_like_this(update: Update, context: ChatContext) -> None:
     """The next page of a search (:data:`buttons.MORE_LIKE_THIS`), in the chat it was made in."""
-    await _page_from_number(update, context, context.recommender.more, replies.NO_MORE, "more")
+    no_more = texts_of(update).no_more
+    await _page_from_number(update, context, context.recommender.more, no_more, "more")
 
 
 async def search_from_item(update: Update, context: ChatContext) -> None:
     """A new search from a shown item's number (:data:`buttons.SEARCH_FROM_ITEM`)."""
     search = context.recommender.search_from_item
-    await _page_from_number(update, context, search, replies.NO_MATCHES, "item")
+    await _page_from_number(update, context, search, texts_of(update).no_matches, "item")
 
 
 async def colours_of(update: Update, context: ChatContext) -> None:
     """The other colours of a shown item's product (:data:`buttons.COLOURS_OF`)."""
     search = context.recommender.colours_of
-    await _page_from_number(update, context, search, replies.NO_OTHER_COLOURS, "colours")
+    await _page_from_number(update, context, search, texts_of(update).no_other_colours, "colours")
+
+
+async def refine(update: Update, context: ChatContext) -> None:
+    """A refinement button (:data:`buttons.REFINE`): the search again, narrowed."""
+    found = buttons.groups(context)
+    if found is None:
+        await unknown_button(update, context)
+        return
+    search_id, refinement = int(found[0]), Refinement(found[1])
+    await _page_from_button(
+        update,
+        context,
+        lambda chat_id: context.recommender.refine(search_id, chat_id, refinement),
+        texts_of(update).nothing_matches_filters,
+        kind="refine",
+    )
+
+
+async def vote(update: Update, context: ChatContext) -> None:
+    """👍 / 👎 under a page (:data:`buttons.VOTE`): stored, thanked in the button's answer
+    (a toast, never a chat message)."""
+    query = update.callback_query
+    found = buttons.groups(context)
+    if found is None or update.effective_chat is None:
+        await _answer(query)
+        return
+    texts = texts_of(update)
+    search_id, page, up = int(found[0]), int(found[1]), found[2] == "u"
+    try:
+        first = await context.recommender.vote(search_id, update.effective_chat.id, page, up)
+    except SearchExpired:
+        await _answer(query, texts.search_expired)
+        return
+    thanks = texts.thanks_up if up else texts.thanks_down
+    await _answer(query, thanks if first else texts.vote_changed)
 
 
 async def _page_from_number(
@@ -246,11 +289,12 @@ async def unknown_button(update: Update, context: ChatContext) -> None:
     await _answer(update.callback_query)
 
 
-async def _answer(query: CallbackQuery) -> None:
-    """Stop the button's spinner. Best-effort: after downtime Telegram refuses the answer
-    ("query is too old"), and the shopper still wants the page they asked for."""
+async def _answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Stop the button's spinner (showing ``text`` briefly, if any). Best-effort: after
+    downtime Telegram refuses the answer ("query is too old"), and the shopper still wants
+    the page they asked for."""
     try:
-        await query.answer()
+        await query.answer(text)
     except TelegramError as error:
         log.info("could not answer a button press: %s", error)
 
@@ -281,6 +325,7 @@ async def _show_search(
     if not await _admitted(update, context):
         return
     chat_id = update.effective_chat.id
+    texts = texts_of(update)
     with SearchTiming(context, update, kind) as timing:
         async with chat_action(context, chat_id):
             try:
@@ -288,21 +333,21 @@ async def _show_search(
             except (SearchExpired, UnknownItem, EmptyCatalog) as refused:
                 timing.outcome = type(refused).__name__
                 text = {
-                    SearchExpired: replies.SEARCH_EXPIRED,
-                    UnknownItem: replies.ITEM_GONE,
-                    EmptyCatalog: replies.CATALOG_EMPTY,
+                    SearchExpired: texts.search_expired,
+                    UnknownItem: texts.item_gone,
+                    EmptyCatalog: texts.catalog_empty,
                 }[type(refused)]
                 await context.bot.send_message(chat_id, text)
                 return
             timing.lap("search")
-            await _reply_with_page(chat_id, context, page, empty_text=empty_text, timing=timing)
+            await _reply_with_page(chat_id, context, page, texts, empty_text, timing)
 
 
 async def _reply_with_page(
     chat_id: int,
     context: ChatContext,
     page: ResultPage,
-    *,
+    texts: Texts,
     empty_text: str,
     timing: SearchTiming,
 ) -> None:
@@ -310,13 +355,13 @@ async def _reply_with_page(
         timing.outcome = "nothing found"
         await context.bot.send_message(chat_id, empty_text)
         return
-    sent = await album.send_album(context.bot, chat_id, page)
+    sent = await album.send_album(context.bot, chat_id, page, texts)
     timing.lap("album")
     if sent is None:
         timing.outcome = "no catalog photo left to send"
         return
     await context.recommender.remember_file_ids(sent.new_file_ids)
-    await album.send_buttons(context.bot, chat_id, sent.page)
+    await album.send_buttons(context.bot, chat_id, sent.page, texts)
     timing.outcome = "shown " + ",".join(match.item.item.id for match in sent.page.matches)
 
 
@@ -346,4 +391,4 @@ async def error_handler(update: object, context: ChatContext) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(update.effective_chat.id, replies.FAILED)
+            await context.bot.send_message(update.effective_chat.id, texts_of(update).failed)

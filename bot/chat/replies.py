@@ -1,41 +1,190 @@
-"""What the bot says: message texts and album captions (no I/O here; buttons: :mod:`.buttons`)."""
+"""What the bot says to shoppers, in every language it speaks: message texts, button labels
+and album captions (no I/O here; the buttons themselves: :mod:`.buttons`).
+
+All shopper-facing texts live here, one :class:`Texts` per language; a shopper gets the one of
+their Telegram app's language (``language_code``), English otherwise. Catalog data (names,
+types, colours) is shown as the shop wrote it. Admins' replies (:mod:`.admin`) are English.
+"""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 from storage.models import CatalogItem
 
-HELP = (
-    "👗 Send me a photo of a piece of clothing (or anything whose look you like) and I'll "
-    "show you the five most similar items from our shop.\n"
-    "Tap a number under the results to search from that item, or “More like this” for the next "
-    "five. A photo or an image file (JPEG, PNG, WebP) both work."
-)
-TOO_LARGE = "That image is too large for me ({size}). Please send one under {limit}."
-UNSUPPORTED_FILE = (
-    "I can't read that kind of file. Please send a photo, or an image file (JPEG, PNG or WebP)."
-)
-CATALOG_EMPTY = (
-    "The shop's catalog isn't loaded yet, so I have nothing to compare with. "
-    "Please try again later."
-)
-NO_MATCHES = "I couldn't find anything similar in the catalog."
-NO_MORE = "That's everything similar I have for this search."
-NO_OTHER_COLOURS = "That item has no other colours in stock right now."
-SEARCH_EXPIRED = "This search has expired (the catalog was updated). Please send the photo again."
-ITEM_GONE = "That item is no longer in the catalog. Please send a photo to search again."
-ONE_MOMENT = (
-    "One moment, please: that's a lot of searches at once. Send your next photo in about "
-    "{seconds} s."
-)
-FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
-NOT_ADMIN = "Sorry, that command is only for the shop's admins."
-RESULTS_HEADER = "Tap a number to see items like it, or ask for more."
-COLOURS_HINT = "🎨 and a number: the same item in its other colours."
+
+@dataclass(frozen=True)
+class Texts:
+    help: str
+    too_large: str
+    unsupported_file: str
+    image_rejected: str | None
+    """Said for a photo that cannot be read; None: the decoder's own (English) reason."""
+    catalog_empty: str
+    no_matches: str
+    no_more: str
+    nothing_matches_filters: str
+    no_other_colours: str
+    search_expired: str
+    item_gone: str
+    one_moment: str
+    failed: str
+    not_admin: str
+    results_header: str
+    colours_hint: str
+    looks_like: str
+    not_close: str
+    filtered_by: str
+    not_colour: str
+    under_price: str
+    view_in_shop: str
+    more_like_this: str
+    same_colour: str
+    other_colours: str
+    only_type: str
+    men: str
+    women: str
+    kids: str
+    cheaper: str
+    clear_filters: str
+    thanks_up: str
+    thanks_down: str
+    vote_changed: str
+    command_help: str
+    command_start: str
+
+    def gender(self, name: str) -> str:
+        """A gender filter's name (:data:`bot.core.filters.GENDERS`) in this language."""
+        return {"Men": self.men, "Women": self.women, "Kids": self.kids}[name]
 
 
-def caption(position: int, item: CatalogItem) -> str:
+ENGLISH = Texts(
+    help=(
+        "👗 Send me a photo of a piece of clothing (or anything whose look you like) and I'll "
+        "show you the five most similar items from our shop.\n"
+        "Tap a number under the results to search from that item, 🛒 to open it in the shop, "
+        "or “More like this” for the next five; the buttons below narrow the results by "
+        "colour, type, gender or price. A photo or an image file (JPEG, PNG, WebP) both work."
+    ),
+    too_large="That image is too large for me ({size}). Please send one under {limit}.",
+    unsupported_file=(
+        "I can't read that kind of file. Please send a photo, or an image file (JPEG, PNG or WebP)."
+    ),
+    image_rejected=None,
+    catalog_empty=(
+        "The shop's catalog isn't loaded yet, so I have nothing to compare with. "
+        "Please try again later."
+    ),
+    no_matches="I couldn't find anything similar in the catalog.",
+    no_more="That's everything similar I have for this search.",
+    nothing_matches_filters=(
+        "Nothing in the catalog fits that. The buttons above still work, or send another photo."
+    ),
+    no_other_colours="That item has no other colours in stock right now.",
+    search_expired=(
+        "This search has expired (the catalog was updated). Please send the photo again."
+    ),
+    item_gone="That item is no longer in the catalog. Please send a photo to search again.",
+    one_moment=(
+        "One moment, please: that's a lot of searches at once. Send your next photo in about "
+        "{seconds} s."
+    ),
+    failed="Sorry, something went wrong on my side. Please try again in a moment.",
+    not_admin="Sorry, that command is only for the shop's admins.",
+    results_header="Tap a number to see items like it, or ask for more.",
+    colours_hint="🎨 and a number: the same item in its other colours.",
+    looks_like="Looks like: {what}",
+    not_close="Nothing in our catalog looks very close — here are the nearest.",
+    filtered_by="Showing only: {filters}",
+    not_colour="not {colour}",
+    under_price="under {price}",
+    view_in_shop="View in shop",
+    more_like_this="More like this",
+    same_colour="Same colour: {colour}",
+    other_colours="Other colours",
+    only_type="Only {type}",
+    men="Men",
+    women="Women",
+    kids="Kids",
+    cheaper="Cheaper",
+    clear_filters="✖ Clear filters",
+    thanks_up="Thanks! Glad these fit.",
+    thanks_down="Thanks, that helps us improve.",
+    vote_changed="Thanks, your vote is updated.",
+    command_help="How to search by photo",
+    command_start="How to search by photo",
+)
+
+RUSSIAN = Texts(
+    help=(
+        "👗 Пришлите фото одежды (или чего угодно, чей стиль вам нравится) — я покажу пять "
+        "самых похожих товаров нашего магазина.\n"
+        "Нажмите номер под результатами, чтобы искать похожее на этот товар, 🛒 — чтобы "
+        "открыть его в магазине, или «Ещё похожие» — чтобы увидеть следующие пять; кнопки ниже "
+        "сужают выбор по цвету, типу, полу и цене. Подойдёт фото или файл (JPEG, PNG, WebP)."
+    ),
+    too_large="Это изображение слишком большое ({size}). Пришлите, пожалуйста, меньше {limit}.",
+    unsupported_file=(
+        "Не могу прочитать такой файл. Пришлите фото или изображение (JPEG, PNG или WebP)."
+    ),
+    image_rejected=(
+        "Не получается прочитать это изображение. Пришлите, пожалуйста, другое фото "
+        "(JPEG, PNG или WebP)."
+    ),
+    catalog_empty=(
+        "Каталог магазина ещё не загружен, мне не с чем сравнивать. Попробуйте чуть позже."
+    ),
+    no_matches="Не нашёл в каталоге ничего похожего.",
+    no_more="Это всё похожее, что у меня есть для этого поиска.",
+    nothing_matches_filters=(
+        "В каталоге нет ничего подходящего. Кнопки выше по-прежнему работают, "
+        "или пришлите другое фото."
+    ),
+    no_other_colours="Других цветов этого товара сейчас нет в наличии.",
+    search_expired="Этот поиск устарел (каталог обновился). Пришлите фото ещё раз.",
+    item_gone="Этого товара больше нет в каталоге. Пришлите фото, чтобы искать заново.",
+    one_moment=(
+        "Минутку: слишком много поисков сразу. Пришлите следующее фото примерно через {seconds} с."
+    ),
+    failed="Извините, у меня что-то пошло не так. Попробуйте ещё раз через минуту.",
+    not_admin="Извините, эта команда только для администраторов магазина.",
+    results_header="Нажмите номер, чтобы увидеть похожие товары, или попросите ещё.",
+    colours_hint="🎨 и номер: тот же товар в других цветах.",
+    looks_like="Похоже на: {what}",
+    not_close="В нашем каталоге нет ничего очень похожего — вот самое близкое.",
+    filtered_by="Показываю только: {filters}",
+    not_colour="не {colour}",
+    under_price="дешевле {price}",
+    view_in_shop="Открыть в магазине",
+    more_like_this="Ещё похожие",
+    same_colour="Тот же цвет: {colour}",
+    other_colours="Другие цвета",
+    only_type="Только {type}",
+    men="Мужское",
+    women="Женское",
+    kids="Детское",
+    cheaper="Дешевле",
+    clear_filters="✖ Сбросить фильтры",
+    thanks_up="Спасибо! Рад, что подошло.",
+    thanks_down="Спасибо, это поможет нам стать лучше.",
+    vote_changed="Спасибо, ваша оценка обновлена.",
+    command_help="Как искать по фото",
+    command_start="Как искать по фото",
+)
+
+LANGUAGES: dict[str, Texts] = {"en": ENGLISH, "ru": RUSSIAN}
+"""Telegram language code (ISO 639-1) → texts; the first is the default."""
+
+
+def texts_for(language_code: str | None) -> Texts:
+    """The texts for a Telegram ``language_code`` ("ru", "ru-RU", "pt-br"), English when the
+    bot does not speak it."""
+    primary = (language_code or "").split("-")[0].lower()
+    return LANGUAGES.get(primary, ENGLISH)
+
+
+def caption(position: int, item: CatalogItem, texts: Texts = ENGLISH) -> str:
     """An album caption (HTML): name, article type, colour, and price/link when known."""
     lines = [f"<b>{position}. {html.escape(item.name)}</b>"]
     details = [
@@ -47,7 +196,7 @@ def caption(position: int, item: CatalogItem) -> str:
     if item.price:
         shop.append(html.escape(item.price))
     if item.url and item.url.startswith(("https://", "http://")):
-        shop.append(f'<a href="{html.escape(item.url, quote=True)}">View in shop</a>')
+        shop.append(f'<a href="{html.escape(item.url, quote=True)}">{texts.view_in_shop}</a>')
     if shop:
         lines.append(" · ".join(shop))
     return "\n".join(lines)[:1024]

@@ -1,5 +1,5 @@
-"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats, health,
-bench, evaluate, train).
+"""``wardrobe``: the admins' and benchmarks' command line (run, ingest, search, stats,
+feedback, health, bench, evaluate, train).
 
 ``wardrobe search --json`` prints one JSON object per query image per line:
 ``{"query": "<path>", "results": [{"id": "<product id>", "score": <float>, "name": ...}]}``,
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from bot.cli.bench import add_bench_parser
 from bot.cli.common import CliError, add_feed_options, ingest_source, staged_progress_bar
 from bot.cli.evaluate import add_evaluate_parser
+from bot.cli.feedback import add_feedback_parser
 from bot.cli.train import add_train_parser
 from bot.logs import configure_logging, redact
 from bot.settings import ConfigurationError, Settings
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.set_defaults(handler=_health)
 
+    add_feedback_parser(commands)
     add_bench_parser(commands)
     add_evaluate_parser(commands)
     add_train_parser(commands)
@@ -239,6 +241,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"bot model:      {summary.model}")
         print(f"runtime:        {summary.runtime}")
         print(f"queries served: {summary.queries_served}")
+        print(f"feedback:       {summary.feedback()}")
 
     asyncio.run(report())
     return 0

@@ -25,7 +25,7 @@ from bot.core.ranking import (
     select_first_page,
     select_page,
 )
-from bot.core.seeing import catalog_lacks, seen_in_photo
+from bot.core.seeing import CLOSE_SIMILARITY, catalog_lacks, seen_in_photo
 from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder
 from storage.catalog import Catalog
@@ -49,9 +49,6 @@ class UnknownItem(Exception):
 
 POOL_GROWTH = 4
 """How much wider the next pool is when out-of-stock items, variants or filters left too few."""
-CLOSE_SIMILARITY = 0.5
-"""Default of the CNN similarity of a first page's best match under which the bot says that
-nothing in the catalog looks very close (``CLOSE_MATCH_SIMILARITY``)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +91,15 @@ class RecommenderStats:
     queries_served: int
     uptime_seconds: float
     reindexing: bool
+    votes: int = 0
+    """Pages shoppers voted 👍 or 👎 on."""
+    votes_up: int = 0
+
+    def feedback(self) -> str:
+        """ "75% 👍 (3 of 4 votes)", or that there are none yet."""
+        if not self.votes:
+            return "no votes yet"
+        return f"{100 * self.votes_up / self.votes:.0f}% 👍 ({self.votes_up} of {self.votes} votes)"
 
 
 class Recommender:
@@ -156,6 +162,7 @@ class Recommender:
         return self._indexer.running
 
     async def stats(self) -> RecommenderStats:
+        votes, up = await self.catalog.vote_counts()
         return RecommenderStats(
             items=await self.catalog.count_items(),
             index_vectors=len(self._index),
@@ -166,6 +173,8 @@ class Recommender:
             queries_served=int(await self.catalog.get_meta("queries_served") or 0),
             uptime_seconds=time.time() - self._started_at,
             reindexing=self.reindexing,
+            votes=votes,
+            votes_up=up,
         )
 
     async def warm_up(self) -> None:

@@ -21,6 +21,9 @@ from storage.models import CatalogItem, Facets
 if TYPE_CHECKING:
     from embeddings import LabelHeads
 
+CLOSE_SIMILARITY = 0.5
+"""Default CNN similarity of a first page's best match under which the bot says nothing in
+the catalog looks very close (``CLOSE_MATCH_SIMILARITY``)."""
 LOOKS_LIKE_CONFIDENCE = {"article_type": 0.5, "base_colour": 0.5}
 """The label heads' probability from which the bot says what it saw."""
 

@@ -22,7 +22,8 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot import service
-from bot.chat.app import COMMANDS, build_application
+from bot.chat import replies
+from bot.chat.app import build_application, commands
 from bot.chat.context import BotData
 from bot.server import heartbeat, housekeeping
 from bot.server.telegram_client import make_bot, wrong_base_url
@@ -163,7 +164,9 @@ async def _open_catalog(application: Application, settings: Settings) -> None:
             service.load_configured_catalog(recommender, settings), name="first catalog load"
         )
     try:
-        await application.bot.set_my_commands(COMMANDS)
+        await application.bot.set_my_commands(commands(replies.ENGLISH))
+        for code, texts in replies.LANGUAGES.items():
+            await application.bot.set_my_commands(commands(texts), language_code=code)
     except TelegramError as error:  # only the command menu is missing: not worth stopping
         log.warning("could not set the command menu: %s", error)
     log.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -10,7 +11,9 @@ from telegram import PhotoSize
 from bot.chat import buttons, deep_links, replies
 from bot.chat.admin import CaptionError, parse_add_caption
 from bot.chat.handlers import pick_photo_size
-from storage.models import CatalogItem
+from bot.core.filters import NO_FILTERS, Filters, Refinement, Seen, offered
+from bot.core.recommender import Match, ResultPage
+from storage.models import CatalogItem, Facets, StoredItem
 
 
 def test_caption_escapes_html_and_only_links_web_urls() -> None:
@@ -31,24 +34,111 @@ def test_caption_is_cut_to_telegrams_limit() -> None:
     assert len(replies.caption(1, item)) <= 1024
 
 
-def test_keyboard_has_item_buttons_and_more_within_64_bytes() -> None:
-    keyboard = buttons.results_keyboard(2**62, [2**62 + i for i in range(5)])
-    rows = keyboard.inline_keyboard
+def _page(search_id: int, keys: list[int], **fields: object) -> ResultPage:
+    items = [
+        StoredItem(key, CatalogItem(id=str(key), name="n", image_path="x", url=url), None, None)
+        for key, url in zip(keys, fields.pop("urls", [None] * len(keys)), strict=True)
+    ]
+    return ResultPage(search_id, [Match(item, 0.5) for item in items], **fields)
+
+
+def test_keyboard_has_item_buttons_more_and_votes_within_64_bytes() -> None:
+    page = _page(
+        2**62, [2**62 + i for i in range(5)], page=999,
+        seen=Seen("Jeans", "Navy Blue"), filters=Filters(gender="Men"),
+        refinements=tuple(Refinement),
+    )  # fmt: skip
+    rows = buttons.results_keyboard(page, replies.ENGLISH).inline_keyboard
     assert [button.text for button in rows[0]] == ["1", "2", "3", "4", "5"]
-    assert rows[1][0].text == "More like this"
+    assert [button.text for button in rows[-1]] == ["More like this", "👍", "👎"]
+    labels = [button.text for row in rows[1:-1] for button in row]
+    assert labels == [
+        "Same colour: Navy Blue", "Other colours", "Only Jeans",
+        "Men", "Women", "Kids", "Cheaper", "✖ Clear filters",
+    ]  # fmt: skip
     assert all(len(b.callback_data.encode()) <= 64 for row in rows for b in row)
 
 
+def test_url_buttons_only_for_links_telegram_accepts() -> None:
+    urls = ["https://shop.example/a?x=1", None, "javascript:alert(1)", "http://", "ftp://x/y"]
+    page = _page(7, [1, 2, 3, 4, 5], urls=urls)
+    rows = buttons.results_keyboard(page, replies.ENGLISH).inline_keyboard
+    links = [button for row in rows for button in row if button.url]
+    assert [(button.text, button.url) for button in links] == [("🛒 1", urls[0])]
+
+
 def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
-    keyboard = buttons.results_keyboard(7, [11, 12])
-    item_data = keyboard.inline_keyboard[0][1].callback_data
-    more_data = keyboard.inline_keyboard[1][0].callback_data
+    page = _page(7, [11, 12], refinements=(Refinement.ONLY_TYPE,), seen=Seen("Jeans"))
+    rows = buttons.results_keyboard(page, replies.ENGLISH).inline_keyboard
+    item_data = rows[0][1].callback_data
+    refine_data = rows[1][0].callback_data
+    more_data, up_data, down_data = (button.callback_data for button in rows[-1])
     assert buttons.SEARCH_FROM_ITEM.match(item_data).group(1) == "12"
     assert buttons.MORE_LIKE_THIS.match(more_data).group(1) == "7"
-    assert not buttons.MORE_LIKE_THIS.match(item_data)
-    assert not buttons.SEARCH_FROM_ITEM.match(more_data)
-    for stale in ("more:", "more:x", "item:1:2", "other:3", ""):
-        assert not buttons.MORE_LIKE_THIS.match(stale) and not buttons.SEARCH_FROM_ITEM.match(stale)
+    assert buttons.REFINE.match(refine_data).groups() == ("7", "t")
+    assert buttons.VOTE.match(up_data).groups() == ("7", "0", "u")
+    assert buttons.VOTE.match(down_data).groups() == ("7", "0", "d")
+    patterns = (buttons.MORE_LIKE_THIS, buttons.SEARCH_FROM_ITEM, buttons.REFINE, buttons.VOTE)
+    for data in (item_data, refine_data, more_data, up_data):
+        assert sum(bool(pattern.match(data)) for pattern in patterns) == 1
+    stale = ("more:", "more:x", "item:1:2", "other:3", "", "refine:1:z", "vote:1:0:x", "vote:1:u")
+    for data in stale:
+        assert not any(pattern.match(data) for pattern in patterns)
+
+
+def test_every_language_has_the_same_placeholders_and_the_app_language_picks_it() -> None:
+    placeholders = re.compile(r"{(\w+)}")
+    for field in dataclasses.fields(replies.Texts):
+        english = getattr(replies.ENGLISH, field.name)
+        for texts in replies.LANGUAGES.values():
+            text = getattr(texts, field.name)
+            if isinstance(english, str) and isinstance(text, str):
+                assert set(placeholders.findall(text)) == set(placeholders.findall(english))
+    assert replies.texts_for("ru") is replies.RUSSIAN
+    assert replies.texts_for("ru-RU") is replies.RUSSIAN
+    assert replies.texts_for("de") is replies.ENGLISH
+    assert replies.texts_for(None) is replies.ENGLISH
+    assert "Открыть в магазине" in replies.caption(
+        1, CatalogItem(id="1", name="n", image_path="x", url="https://s.example/1"), replies.RUSSIAN
+    )
+
+
+def test_filters_combine_and_narrow_by_the_catalogs_labels() -> None:
+    jeans = CatalogItem("1", "a", "x", gender="Unisex", article_type="Jeans",
+                        base_colour="Blue", price="20.00 EUR")  # fmt: skip
+    shirt = CatalogItem("2", "b", "x", gender="Girls", article_type="Shirts",
+                        base_colour="Blue", price="9,99 EUR")  # fmt: skip
+    seen = Seen("Jeans", "Blue")
+    only_jeans = NO_FILTERS.refined(Refinement.ONLY_TYPE, seen, [])
+    assert only_jeans.admits(jeans) and not only_jeans.admits(shirt)
+    other = only_jeans.refined(Refinement.OTHER_COLOURS, seen, [])
+    assert not other.admits(jeans) and other.not_colour == "Blue"
+    same = other.refined(Refinement.SAME_COLOUR, seen, [])
+    assert same.admits(jeans) and same.not_colour is None and same.article_type == "Jeans"
+    men = NO_FILTERS.refined(Refinement.MEN, seen, [])
+    kids = men.refined(Refinement.KIDS, seen, [])
+    assert men.admits(jeans) and not men.admits(shirt) and kids.admits(shirt)
+    cheaper = NO_FILTERS.refined(Refinement.CHEAPER, seen, [jeans, shirt])
+    assert cheaper.max_price == pytest.approx(14.995)
+    assert cheaper.admits(shirt) and not cheaper.admits(jeans)
+    assert cheaper.refined(Refinement.CLEAR, seen, []) == NO_FILTERS
+    assert Filters.from_json(kids.to_json()) == kids
+    assert Filters.from_json({"gender": "Aliens"}) == NO_FILTERS
+
+
+def test_refinements_offered_are_those_the_catalog_can_answer() -> None:
+    facets = Facets(frozenset({"Jeans", "Shirts"}), frozenset({"Blue"}), frozenset({"Men"}))
+    page = [CatalogItem("1", "a", "x", price=None)]
+    found = offered(Seen("Jeans", "Blue"), NO_FILTERS, facets, page)
+    assert found == [
+        Refinement.SAME_COLOUR, Refinement.OTHER_COLOURS, Refinement.ONLY_TYPE, Refinement.MEN,
+    ]  # fmt: skip
+    narrowed = Filters(article_type="Jeans", gender="Men")
+    assert offered(Seen("Dresses", "Red"), narrowed, facets, page) == [Refinement.CLEAR]
+    priced = Facets(frozenset(), frozenset(), frozenset(), priced=True)
+    assert offered(Seen(), NO_FILTERS, priced, [CatalogItem("1", "a", "x", price="5 USD")]) == [
+        Refinement.CHEAPER
+    ]
 
 
 def _size(width: int, height: int) -> PhotoSize:
