@@ -129,9 +129,9 @@ def test_one_colour_per_product_and_nothing_out_of_stock(shop: dict) -> None:
     assert "Dresses" in {products[item_id].article_type for item_id in ids}
     assert "EUR" in captions[0] and "View in shop" in captions[0]
     rows = keyboard(buttons)
-    colours = [b for b in rows[1] if b["text"].startswith("🎨")]
+    colours = [b for row in rows for b in row if b["text"].startswith("🎨")]
     assert colours and rows[-1][0]["text"] == "More like this"
-    assert replies.COLOURS_HINT in buttons.params["text"]
+    assert replies.ENGLISH.colours_hint in buttons.params["text"]
     shop["colours_press"] = (buttons.result["message_id"], colours[0], ids)
 
 
@@ -169,10 +169,10 @@ def test_a_deep_link_opens_items_like_that_product(shop: dict) -> None:
     assert len(_ids(_album(emulator, chat, since)[0])) == 5
     since = emulator.mark()
     emulator.user_sends_text(chat, "/start item_no-such-thing")
-    assert reply_text(emulator, chat, since) == replies.ITEM_GONE
+    assert reply_text(emulator, chat, since) == replies.ENGLISH.item_gone
     since = emulator.mark()
     emulator.user_sends_text(chat, "/start")
-    assert reply_text(emulator, chat, since) == replies.HELP
+    assert reply_text(emulator, chat, since) == replies.ENGLISH.help
 
 
 def test_an_admin_adds_an_item_from_a_photo_and_shoppers_find_it(shop: dict) -> None:
@@ -194,7 +194,7 @@ def test_an_admin_adds_an_item_from_a_photo_and_shoppers_find_it(shop: dict) -> 
 
 def test_add_refuses_shoppers_and_explains_bad_captions(shop: dict) -> None:
     photo = jpeg_bytes(photo_of("Tshirts", "Red"))
-    assert _add(shop, photo, "/add Sneaky", user=3003) == replies.NOT_ADMIN
+    assert _add(shop, photo, "/add Sneaky", user=3003) == replies.ENGLISH.not_admin
     assert "Sneaky" not in {row["name"] for row in _items(shop).values()}
     assert "at most 5 parts" in _add(shop, photo, "/add a | b | c | d | e | f")
     assert "must start with https://" in _add(shop, photo, "/add Tee | | | 9 | ftp://x")

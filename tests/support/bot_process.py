@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.chat import replies
 from tests.support.botapi import ApiCall, BotAPIEmulator
 from tests.support.paths import REPO_ROOT
 
@@ -114,6 +115,20 @@ def wait_for_album(emulator: BotAPIEmulator, chat_id: int, since: int) -> tuple[
 
 def keyboard(buttons: ApiCall) -> list[list[dict]]:
     return buttons.params["reply_markup"]["inline_keyboard"]
+
+
+def is_preamble(text: str) -> bool:
+    """Whether ``text`` is what a search says above its album ("Looks like: …", nothing
+    close), which comes and goes with what the model sees in a test's drawn photo."""
+    english = replies.ENGLISH
+    prefix = english.looks_like.split("{")[0]
+    return all(line.startswith(prefix) or line == english.not_close for line in text.split("\n"))
+
+
+def button_data(buttons: ApiCall, prefix: str) -> str:
+    """The callback data of the first button whose data starts with ``prefix`` ("more:")."""
+    found = [b.get("callback_data", "") for row in keyboard(buttons) for b in row]
+    return next(data for data in found if data.startswith(prefix))
 
 
 def reply_text(emulator: BotAPIEmulator, chat_id: int, since: int) -> str:

@@ -1,0 +1,213 @@
+"""End to end, what a shopper can do with a page: refine it (type, gender, price, colours), open
+an item in the shop (🛒), vote 👍/👎, and get it all in Russian; through the real bot process
+and the Bot API emulator, on a Merchant feed with genders, prices and links."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.chat import replies
+from tests.support.bot_process import (
+    REPLY_TIMEOUT,
+    BotProcess,
+    bot_env,
+    ingest,
+    keyboard,
+    reply_text,
+    to,
+    wait_until_polling,
+)
+from tests.support.botapi import BotAPIEmulator
+from tests.support.catalog import Product, jpeg_bytes, photo_of, write_catalog
+from tests.support.no_torch import torchless_pythonpath
+
+ADMIN = 42
+SHOPPER = 4001
+RUSSIAN_SHOPPER = 4002
+KIDS_COLOURS = ("Yellow", "Black", "Purple")
+"""T-shirts in these colours are children's."""
+
+
+def _price(number: int) -> str:
+    return f"{10 + 3 * number}.00 EUR"
+
+
+def _write_feed(root: Path, products: list[Product]) -> Path:
+    feed = root / "feed.tsv"
+    with feed.open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["id", "title", "image_link", "price", "color", "product_type",
+                         "gender", "age_group", "link"])  # fmt: skip
+        for number, product in enumerate(products):
+            gender = "female" if product.article_type == "Dresses" else "male"
+            kids = product.article_type == "Tshirts" and product.colour in KIDS_COLOURS
+            writer.writerow([product.id, product.name, f"catalog/images/{product.id}.jpg",
+                             _price(number), product.colour, product.article_type, gender,
+                             "kids" if kids else "adult",
+                             f"https://shop.example/p/{product.id}"])  # fmt: skip
+    return feed
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("controls")
+    products = write_catalog(root / "catalog")
+    feed = _write_feed(root, products)
+    emulator = BotAPIEmulator()
+    emulator.start()
+    env = bot_env(
+        emulator, root / "data", ADMIN_IDS=str(ADMIN), CATALOG_FEED=str(feed),
+        SEARCHES_PER_USER="100",
+    )  # fmt: skip
+    assert f"{len(products)} items indexed" in ingest(root, env)
+    bot = BotProcess(root, {**env, "PYTHONPATH": torchless_pythonpath(root)})
+    since = emulator.mark()
+    bot.start()
+    try:
+        wait_until_polling(emulator, bot, since)
+        prices = {product.id: 10 + 3 * n for n, product in enumerate(products)}
+        yield {"emulator": emulator, "bot": bot, "root": root, "prices": prices,
+               "products": {product.id: product for product in products}}  # fmt: skip
+    finally:
+        bot.stop()
+        emulator.stop()
+
+
+class Page:
+    """An album as the shopper saw it: the items' ids and the buttons message under it."""
+
+    def __init__(self, emulator: BotAPIEmulator, chat: int, since: int) -> None:
+        self.buttons = emulator.wait_for_call(
+            "sendMessage", lambda c: to(chat)(c) and "reply_markup" in c.params, REPLY_TIMEOUT,
+            since,
+        )  # fmt: skip
+        photos = ("sendMediaGroup", "sendPhoto")
+        sent = [c for c in emulator.calls[since:] if c.method in photos and to(chat)(c)][-1]
+        media = sent.params.get("media") or [sent.params]
+        self.captions = [entry["caption"] for entry in media]
+        self.ids = [re.search(r"no\. (\d+)", caption).group(1) for caption in self.captions]
+        self.before = [
+            call.params["text"] for call in emulator.calls[since:]
+            if call.method == "sendMessage" and to(chat)(call) and call is not self.buttons
+            and call.ok and emulator.calls.index(call) < emulator.calls.index(sent)
+        ]  # fmt: skip
+        self.message_id = self.buttons.result["message_id"]
+        self.text = self.buttons.params["text"]
+
+    def button(self, text: str) -> dict:
+        found = [b for row in keyboard(self.buttons) for b in row if b["text"] == text]
+        assert found, f"no button {text!r} among {self.labels()}"
+        return found[0]
+
+    def labels(self) -> list[str]:
+        return [b["text"] for row in keyboard(self.buttons) for b in row]
+
+
+def _photo(shop: dict, article_type: str, colour: str, chat: int = SHOPPER) -> Page:
+    emulator = shop["emulator"]
+    since = emulator.mark()
+    emulator.user_sends_photo(chat, jpeg_bytes(photo_of(article_type, colour)))
+    return Page(emulator, chat, since)
+
+
+def _press(shop: dict, page: Page, text: str, chat: int = SHOPPER) -> Page:
+    emulator = shop["emulator"]
+    since = emulator.mark()
+    emulator.user_presses_button(chat, page.message_id, page.button(text)["callback_data"])
+    return Page(emulator, chat, since)
+
+
+def test_each_item_has_a_shop_button_with_its_link(shop: dict) -> None:
+    page = _photo(shop, "Trousers", "Blue")
+    emulator = shop["emulator"]
+    assert len(page.ids) == 5
+    for position, item_id in enumerate(page.ids, start=1):
+        url = emulator.button_url(SHOPPER, page.message_id, f"🛒 {position}")
+        assert url == f"https://shop.example/p/{item_id}"
+        assert f'href="https://shop.example/p/{item_id}"' in page.captions[position - 1]
+    shop["first"] = page
+
+
+def test_only_type_narrows_the_page_and_more_like_this_keeps_the_filter(shop: dict) -> None:
+    page, products = shop["first"], shop["products"]
+    only = next(label for label in page.labels() if label.startswith("Only "))
+    kind = only.removeprefix("Only ")
+    narrowed = _press(shop, page, only)
+    assert len(narrowed.ids) == 5
+    assert {products[item_id].article_type for item_id in narrowed.ids} == {kind}
+    assert replies.ENGLISH.filtered_by.format(filters=kind) in narrowed.text
+    assert "✖ Clear filters" in narrowed.labels() and only not in narrowed.labels()
+    rest = _press(shop, narrowed, "More like this")
+    assert len(rest.ids) == 1, "six items of each type: one left after the first five"
+    assert products[rest.ids[0]].article_type == kind
+    assert not set(rest.ids) & set(narrowed.ids)
+
+
+def test_gender_and_price_filters_combine(shop: dict) -> None:
+    page, products, prices = shop["first"], shop["products"], shop["prices"]
+    women = _press(shop, page, "Women")
+    assert len(women.ids) == 5
+    assert {products[item_id].article_type for item_id in women.ids} == {"Dresses"}
+    shown = sorted(prices[item_id] for item_id in women.ids)
+    cheaper = _press(shop, women, "Cheaper")
+    assert cheaper.ids, "some dresses cost less than the page's median"
+    assert all(products[item_id].article_type == "Dresses" for item_id in cheaper.ids)
+    assert all(prices[item_id] < shown[2] for item_id in cheaper.ids)
+    assert f"under {shown[2]:g}" in cheaper.text
+    kids = _press(shop, page, "Kids")
+    assert {(products[i].article_type, products[i].colour in KIDS_COLOURS) for i in kids.ids} == {
+        ("Tshirts", True)
+    }
+    assert len(kids.ids) == 3, "the catalog has three children's t-shirts"
+
+
+def test_colour_refinements_keep_or_change_the_colour(shop: dict) -> None:
+    products = shop["products"]
+    page = _photo(shop, "Dresses", "Green")
+    same = next(label for label in page.labels() if label.startswith("Same colour: "))
+    colour = same.removeprefix("Same colour: ")
+    coloured = _press(shop, page, same)
+    assert coloured.ids and {products[i].colour for i in coloured.ids} == {colour}
+    others = _press(shop, page, "Other colours")
+    kinds = {products[i].article_type for i in others.ids}
+    assert len(kinds) == 1 and colour not in {products[i].colour for i in others.ids}
+
+
+def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> None:
+    emulator, page = shop["emulator"], shop["first"]
+    up = next(b for row in keyboard(page.buttons) for b in row if b["text"] == "👍")
+    since = emulator.mark()
+    query_id = emulator.user_presses_button(SHOPPER, page.message_id, up["callback_data"])
+    answer = emulator.wait_for_call(
+        "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query_id,
+        REPLY_TIMEOUT, since,
+    )  # fmt: skip
+    assert answer.params["text"] == replies.ENGLISH.thanks_up
+    assert not [c for c in emulator.calls[since:] if c.method == "sendMessage"]
+    with sqlite3.connect(shop["root"] / "data" / "catalog.sqlite3") as db:
+        rows = db.execute("SELECT vote, page, items, filters FROM feedback").fetchall()
+    assert rows == [(1, 0, '["' + '", "'.join(page.ids) + '"]', None)]
+    since = emulator.mark()
+    emulator.user_sends_text(ADMIN, "/stats", user_id=ADMIN)
+    assert "Feedback: 100% 👍 (1 of 1 votes)" in reply_text(emulator, ADMIN, since)
+
+
+def test_a_russian_shopper_gets_russian(shop: dict) -> None:
+    emulator = shop["emulator"]
+    emulator.user_language(RUSSIAN_SHOPPER, "ru")
+    since = emulator.mark()
+    emulator.user_sends_text(RUSSIAN_SHOPPER, "/start")
+    assert reply_text(emulator, RUSSIAN_SHOPPER, since) == replies.RUSSIAN.help
+    page = _photo(shop, "Tshirts", "Red", chat=RUSSIAN_SHOPPER)
+    assert page.text.startswith(replies.RUSSIAN.results_header)
+    assert "Ещё похожие" in page.labels() and "Мужское" in page.labels()
+    assert "Открыть в магазине" in page.captions[0]
+    russian = [command["description"] for command in emulator.commands("ru")]
+    assert russian and all(text == replies.RUSSIAN.command_help for text in russian)
+    assert emulator.commands("")[0]["description"] == replies.ENGLISH.command_help
