@@ -10,7 +10,9 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from bot.chat import replies
 from tests.support.bot_process import (
@@ -88,15 +90,16 @@ class Page:
             since,
         )  # fmt: skip
         photos = ("sendMediaGroup", "sendPhoto")
-        sent = [c for c in emulator.calls[since:] if c.method in photos and to(chat)(c)][-1]
-        media = sent.params.get("media") or [sent.params]
+        calls = emulator.calls[since:]
+        album_at = max(i for i, c in enumerate(calls) if c.method in photos and to(chat)(c))
+        media = calls[album_at].params.get("media") or [calls[album_at].params]
         self.captions = [entry["caption"] for entry in media]
         self.ids = [re.search(r"no\. (\d+)", caption).group(1) for caption in self.captions]
         self.before = [
-            call.params["text"] for call in emulator.calls[since:]
-            if call.method == "sendMessage" and to(chat)(call) and call is not self.buttons
-            and call.ok and emulator.calls.index(call) < emulator.calls.index(sent)
+            c.params["text"] for c in calls[:album_at]
+            if c.method == "sendMessage" and to(chat)(c) and c.ok
         ]  # fmt: skip
+        """What the bot said above the album ("Looks like: …", nothing close)."""
         self.message_id = self.buttons.result["message_id"]
         self.text = self.buttons.params["text"]
 
@@ -196,6 +199,17 @@ def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> N
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/stats", user_id=ADMIN)
     assert "Feedback: 100% 👍 (1 of 1 votes)" in reply_text(emulator, ADMIN, since)
+
+
+def test_a_photo_like_nothing_in_the_catalog_is_told_so(shop: dict) -> None:
+    assert not any(replies.ENGLISH.not_close in text for text in shop["first"].before)
+    emulator = shop["emulator"]
+    noise = np.random.default_rng(0).integers(0, 255, (600, 600, 3), dtype=np.uint8)
+    since = emulator.mark()
+    emulator.user_sends_photo(SHOPPER, jpeg_bytes(Image.fromarray(noise)))
+    page = Page(emulator, SHOPPER, since)
+    assert len(page.ids) == 5, "the nearest are still shown"
+    assert any(replies.ENGLISH.not_close in text for text in page.before)
 
 
 def test_a_russian_shopper_gets_russian(shop: dict) -> None:
