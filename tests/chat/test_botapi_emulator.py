@@ -243,6 +243,47 @@ async def test_telegram_limits_are_enforced(emu: BotAPIEmulator) -> None:
             await bot.send_message(CHAT, "Hello.", parse_mode=ParseMode.MARKDOWN_V2)
 
 
+async def test_url_buttons_are_checked_and_can_be_read_back(emu: BotAPIEmulator) -> None:
+    async with plain_bot(emu) as bot:
+        shop = InlineKeyboardButton("🛒 1", url="https://shop.example/p/1?c=red")
+        sent = await bot.send_message(CHAT, "x", reply_markup=InlineKeyboardMarkup([[shop]]))
+        assert emu.button_url(CHAT, sent.message_id, "🛒 1") == "https://shop.example/p/1?c=red"
+        assert emu.button_url(CHAT, sent.message_id, "🛒 2") is None
+        with pytest.raises(ValueError, match="no button"):
+            emu.user_presses_button(CHAT, sent.message_id, "https://shop.example/p/1?c=red")
+        for bad in ("javascript:alert(1)", "http://", "shop.example/p/1", "https://a b/"):
+            button = InlineKeyboardButton("bad", url=bad)
+            with rejected("BUTTON_URL_INVALID"):
+                await bot.send_message(CHAT, "x", reply_markup=InlineKeyboardMarkup([[button]]))
+        nine = [InlineKeyboardButton(str(n), callback_data=str(n)) for n in range(9)]
+        with rejected("BUTTONS_TOO_MUCH"):
+            await bot.send_message(CHAT, "x", reply_markup=InlineKeyboardMarkup([nine]))
+        await bot.send_message(CHAT, "x", reply_markup=InlineKeyboardMarkup([nine[:8], nine[8:]]))
+
+
+async def test_users_languages_and_command_menus_per_language(emu: BotAPIEmulator) -> None:
+    emu.user_language(7, "ru")
+    emu.user_language(8, None)
+    emu.user_sends_text(7, "привет")
+    emu.user_sends_text(8, "hi")
+    emu.user_sends_text(9, "hello")
+    async with Bot(TOKEN, base_url=emu.base_url, base_file_url=emu.base_file_url) as bot:
+        updates = await bot.get_updates(timeout=0)
+        assert [u.effective_user.language_code for u in updates] == ["ru", None, "en"]
+        await bot.set_my_commands([("help", "How to search")])
+        await bot.set_my_commands([("help", "Как искать")], language_code="ru")
+        assert [c.description for c in await bot.get_my_commands(language_code="ru")] == [
+            "Как искать"
+        ]
+        assert [c.description for c in await bot.get_my_commands()] == ["How to search"]
+        assert await bot.get_my_commands(language_code="de") == ()
+        with rejected("LANGUAGE_CODE_INVALID"):
+            await bot.set_my_commands([("help", "x")], language_code="russian")
+        await bot.delete_my_commands(language_code="ru")
+        assert await bot.get_my_commands(language_code="ru") == ()
+    assert emu.commands("") == [{"command": "help", "description": "How to search"}]
+
+
 async def test_parse_modes_produce_telegram_entities(emu: BotAPIEmulator) -> None:
     async with plain_bot(emu) as bot:
         html = await bot.send_message(

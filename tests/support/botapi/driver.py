@@ -249,6 +249,13 @@ class Driver(EmulatorState):
                 raise KeyError(f"unknown callback query {query_id}")
             self._callback_deadlines[query_id] = float("-inf")
 
+    def user_language(self, user_id: int, language_code: str | None) -> None:
+        """From now on every update from this user carries ``from.language_code`` =
+        ``language_code`` (the Telegram app's language; None: the field is left out, as
+        Telegram does for some users). Users start with "en"."""
+        with self._cond:
+            self._languages[user_id] = language_code
+
     def user_blocks_bot(self, chat_id: int) -> None:
         """From now on the bot gets 403 "bot was blocked by the user" for this chat."""
         with self._cond:
@@ -328,6 +335,19 @@ class Driver(EmulatorState):
                 if key[0] == chat_id and key in self._bot_messages
             ]
 
+    def commands(self, language_code: str = "") -> list[dict]:
+        """The command menu the bot set for ``language_code`` ("": for every language)."""
+        with self._cond:
+            return copy.deepcopy(self._commands.get(language_code, []))
+
+    def button_url(self, chat_id: int, message_id: int, text: str) -> str | None:
+        """Where the URL button labelled ``text`` of a bot message points; None when the
+        message has no such button."""
+        with self._cond:
+            message = self._messages.get((chat_id, message_id), {})
+            rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+            return next((b.get("url") for row in rows for b in row if b["text"] == text), None)
+
     def callback_answer(self, callback_query_id: str) -> dict | None:
         """Parameters of the bot's ``answerCallbackQuery`` for this query, or None."""
         with self._cond:
@@ -351,14 +371,17 @@ class Driver(EmulatorState):
             if chat_id < 0:
                 raise ValueError("user_id is required for group chats")
             user_id = chat_id
-        return {
+        user: dict[str, Any] = {
             "id": user_id,
             "is_bot": False,
             "first_name": "Test",
             "last_name": f"User{user_id}",
             "username": f"user{user_id}",
-            "language_code": "en",
         }
+        language = self._languages.get(user_id, "en")
+        if language is not None:
+            user["language_code"] = language
+        return user
 
     @staticmethod
     def _typed(field: str, text: str) -> dict[str, Any]:

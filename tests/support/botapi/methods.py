@@ -63,7 +63,7 @@ class BotApiMethods(EmulatorState):
                     "pending_update_count": len(self._updates),
                 },
                 "setMyCommands": self._api_set_my_commands,
-                "getMyCommands": lambda p, f: copy.deepcopy(self._commands),
+                "getMyCommands": self._api_get_my_commands,
                 "deleteMyCommands": self._api_delete_my_commands,
                 "getUpdates": self._api_get_updates,
                 "sendMessage": self._api_send_message,
@@ -192,6 +192,7 @@ class BotApiMethods(EmulatorState):
         return True
 
     def _api_set_my_commands(self, params: dict, files: dict) -> bool:
+        language = _language_code(params)
         commands = params.get("commands")
         if not isinstance(commands, list):
             raise ApiError("Bad Request: can't parse commands JSON object")
@@ -203,12 +204,19 @@ class BotApiMethods(EmulatorState):
             ):
                 raise ApiError("Bad Request: BOT_COMMAND_INVALID")
         with self._cond:
-            self._commands = copy.deepcopy(commands)
+            self._commands[language] = copy.deepcopy(commands)
         return True
 
-    def _api_delete_my_commands(self, params: dict, files: dict) -> bool:
+    def _api_get_my_commands(self, params: dict, files: dict) -> list[dict]:
+        """The menu set for exactly that language (Telegram falls back only in the clients)."""
+        language = _language_code(params)
         with self._cond:
-            self._commands = []
+            return copy.deepcopy(self._commands.get(language, []))
+
+    def _api_delete_my_commands(self, params: dict, files: dict) -> bool:
+        language = _language_code(params)
+        with self._cond:
+            self._commands.pop(language, None)
         return True
 
     def _api_get_updates(self, params: dict, files: dict) -> list[dict]:
@@ -411,3 +419,11 @@ class BotApiMethods(EmulatorState):
         if len(stored.data) > MAX_GETFILE_BYTES:
             raise ApiError("Bad Request: file is too big")
         return {**self._file_fields(stored), "file_path": stored.file_path}
+
+
+def _language_code(params: dict[str, Any]) -> str:
+    """``language_code`` of the command-menu methods: empty, or two lower-case letters."""
+    language = params.get("language_code") or ""
+    if not isinstance(language, str) or not re.fullmatch(r"([a-z]{2})?", language):
+        raise ApiError("Bad Request: LANGUAGE_CODE_INVALID")
+    return language

@@ -88,7 +88,10 @@ class EmulatorState:
         self._faults: dict[str, deque[ApiError]] = {}
         self._delays: dict[str, deque[float]] = {}
         self._revoked = False
-        self._commands: list[dict[str, Any]] = []
+        # The command menu per language code ("": every language without its own).
+        self._commands: dict[str, list[dict[str, Any]]] = {}
+        # The language code the updates of a user carry (absent: "en"; None: no field).
+        self._languages: dict[int, str | None] = {}
         self._stopping = False
         self._methods = self._method_table()
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from PIL import Image, ImageOps
 
 from tests.support.botapi.api import (
+    MAX_BUTTONS_PER_ROW,
     MAX_CALLBACK_DATA_BYTES,
     MAX_INLINE_BUTTONS,
     PHOTO_MAX_SIDE,
@@ -61,6 +62,26 @@ def as_int(value: Any, error: str) -> int:
         raise ApiError(error) from None
 
 
+BUTTON_ACTIONS = frozenset(
+    {"callback_data", "url", "web_app", "login_url", "switch_inline_query",
+     "switch_inline_query_current_chat", "callback_game", "pay", "copy_text"}
+)  # fmt: skip
+
+
+def _button_url(url: Any) -> bool:
+    """What Telegram takes for a URL button: http(s) with a host, or a tg:// link."""
+    if not isinstance(url, str) or any(character.isspace() for character in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(host)) or (
+        parts.scheme == "tg" and bool(parts.netloc)
+    )
+
+
 def inline_markup(markup: Any) -> dict[str, Any] | None:
     """Validate ``reply_markup``; return what Telegram shows on the message (inline only)."""
     if markup is None or markup == "":
@@ -75,13 +96,20 @@ def inline_markup(markup: Any) -> dict[str, Any] | None:
     buttons = [button for row in rows for button in row]
     if len(buttons) > MAX_INLINE_BUTTONS:
         raise ApiError("Bad Request: reply markup is too long")
+    if any(len(row) > MAX_BUTTONS_PER_ROW for row in rows):
+        raise ApiError("Bad Request: BUTTONS_TOO_MUCH")
     for button in buttons:
         if not isinstance(button, dict) or not isinstance(button.get("text"), str):
             raise ApiError(
                 'Bad Request: can\'t parse inline keyboard button: Field "text" '
                 "must be of type String"
             )
-        if "callback_data" in button:
+        if len(set(button) & BUTTON_ACTIONS) > 1:
+            raise ApiError("Bad Request: can't parse inline keyboard button: one action only")
+        if "url" in button:
+            if not _button_url(button["url"]):
+                raise ApiError("Bad Request: BUTTON_URL_INVALID")
+        elif "callback_data" in button:
             data = button["callback_data"]
             if not isinstance(data, str) or not 1 <= len(data.encode()) <= (
                 MAX_CALLBACK_DATA_BYTES
