@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 CLOSE_SIMILARITY = 0.5
 """Default CNN similarity of a first page's best match under which the bot says nothing in
 the catalog looks very close (``CLOSE_MATCH_SIMILARITY``)."""
-LOOKS_LIKE_CONFIDENCE = {"article_type": 0.5, "base_colour": 0.5}
+LOOKS_LIKE_CONFIDENCE = {"article_type": 0.6, "base_colour": 0.8}
 """The label heads' probability from which the bot says what it saw."""
 
 
