@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     search.add_argument("--top", "-k", type=int, default=5, help="results per image (default 5)")
     search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.add_argument(
+        "--sheet",
+        type=Path,
+        metavar="OUT.png",
+        help="also draw a contact sheet: each query with its results, names, types, colours, "
+        "scores",
+    )
     search.set_defaults(handler=_search)
 
     stats = commands.add_parser("stats", help="catalog and index summary")
@@ -180,15 +187,23 @@ async def _ingest_async(
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     if args.top < 1:
         raise CliError("--top must be at least 1")
-    return asyncio.run(_search_async(settings, args.images, args.top, args.json))
+    if args.sheet is not None:
+        from bot.cli.sheet import check_destination
+
+        check_destination(args.sheet)
+    return asyncio.run(_search_async(settings, args.images, args.top, args.json, args.sheet))
 
 
-async def _search_async(settings: Settings, images: list[Path], top: int, as_json: bool) -> int:
+async def _search_async(
+    settings: Settings, images: list[Path], top: int, as_json: bool, sheet: Path | None
+) -> int:
+    from bot.cli.sheet import SheetRow, write_contact_sheet
     from bot.core.recommender import EmptyCatalog
     from bot.service import opened_recommender
     from embeddings import ImageRejected
 
     failed = 0
+    rows: list[SheetRow] = []
     async with opened_recommender(settings) as recommender:
         for path in images:
             try:
@@ -201,8 +216,13 @@ async def _search_async(settings: Settings, images: list[Path], top: int, as_jso
                 failed += 1
                 reason = error.reason if isinstance(error, ImageRejected) else error.strerror
                 _print_search(path, [], as_json, error=reason)
+                rows.append(SheetRow(path, [], reason))
                 continue
             _print_search(path, matches, as_json)
+            rows.append(SheetRow(path, matches))
+    if sheet is not None:
+        write_contact_sheet(sheet, rows, top)
+        print(f"contact sheet: {sheet} ({len(rows)} queries)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import csv
 import json
 import os
 import sqlite3
@@ -9,9 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from bot.cli.main import main
+from bot.cli.sheet import CELL, LINE_HEIGHT, PADDING, TEXT_LINES
+from storage.catalog import Catalog
+from storage.models import Vote
 from tests.support.catalog import jpeg_bytes, photo_of, write_catalog
 from tests.support.no_torch import TORCH_IMPORTED, torchless_pythonpath
 
@@ -156,3 +164,67 @@ def test_bench_measures_each_runtime_in_its_own_process(
     assert rows["catalog items indexed"].startswith("24 ")
     assert float(rows["query p50 (ms)"]) > 0 and float(rows["ingest items/s"]) > 0
     assert not (tmp_path / "data" / "catalog.sqlite3").exists(), "a scratch catalog only"
+
+
+def test_search_sheet_draws_each_query_with_its_results(
+    ingested: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    dress, bad = tmp_path / "dress.jpg", tmp_path / "bad.jpg"
+    dress.write_bytes(jpeg_bytes(photo_of("Dresses", "Red")))
+    bad.write_bytes(b"nope")
+    out = tmp_path / "sheet.png"
+    capsys.readouterr()
+    code = main(["--data-dir", str(ingested["data"]), "search", "--top", "3", "--sheet",
+                 str(out), str(dress), str(bad)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1, "a failed query fails the search, as without --sheet"
+    assert f"contact sheet: {out} (2 queries)" in captured.err
+    assert str(dress) in captured.out
+    with Image.open(out) as sheet:
+        cell = sheet.width // 4
+        assert sheet.width == 4 * (CELL + PADDING) + PADDING
+        assert sheet.height == 2 * (CELL + TEXT_LINES * LINE_HEIGHT + 2 * PADDING)
+        row_height = sheet.height // 2
+        first_result = sheet.crop((cell, 0, 2 * cell, CELL)).convert("L")
+        assert first_result.getextrema()[0] < 200, "a catalog image was drawn"
+        missing = sheet.crop((cell, row_height, 2 * cell, row_height + CELL)).convert("L")
+        assert missing.getextrema() == (255, 255), "the failed query's row has no results"
+
+
+@pytest.mark.parametrize("name", ["sheet.gif", "no-such-folder/sheet.png"])
+def test_search_sheet_refuses_a_file_it_cannot_write(
+    ingested: dict, tmp_path: Path, capsys: pytest.CaptureFixture, name: str
+) -> None:
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg_bytes(photo_of("Tshirts", "Red")))
+    code = main(["--data-dir", str(ingested["data"]), "search", "--sheet",
+                 str(tmp_path / name), str(image)])  # fmt: skip
+    assert code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_feedback_csv_exports_votes_and_stats_count_them(
+    ingested: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    async def vote() -> None:
+        catalog = await Catalog.open(ingested["data"] / "catalog.sqlite3")
+        vector = np.arange(4, dtype=np.float32).tobytes()
+        for page, value in ((0, 1), (1, -1), (2, 1)):
+            await catalog.record_vote(
+                Vote(7, page, value, "m", vector, ("1000", "1001"), {"gender": "Men"}, {}, 1.5e9)
+            )
+        await catalog.close()
+
+    asyncio.run(vote())
+    out = tmp_path / "votes.csv"
+    assert main(["--data-dir", str(ingested["data"]), "feedback", "--csv", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["page"], row["vote"]) for row in rows] == [("0", "1"), ("1", "-1"), ("2", "1")]
+    assert rows[0]["items"] == "1000;1001" and json.loads(rows[0]["filters"]) == {"gender": "Men"}
+    assert rows[0]["voted_at"] == "2017-07-14T02:40:00+00:00"
+    vector = np.frombuffer(base64.b64decode(rows[0]["query_vector"]), dtype=np.float32)
+    assert vector.tolist() == [0, 1, 2, 3]
+    capsys.readouterr()
+    assert main(["--data-dir", str(ingested["data"]), "stats"]) == 0
+    assert "feedback:       67% 👍 (2 of 3 votes)" in capsys.readouterr().out
