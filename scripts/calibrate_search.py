@@ -26,11 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.core.seeing import CLOSE_SIMILARITY, catalog_lacks, seen_in_photo
 from bot.core.sources import CatalogSource
 from bot.quality.gallery import real_photo_queries
 from bot.service import opened_recommender
 from bot.settings import Settings
+from embeddings import LabelHeads
 from embeddings.training.real_photos import ARTICLE_TYPE_GROUPS, RealPhoto
+from storage.models import Facets
 
 THRESHOLDS = np.round(np.arange(0.20, 0.81, 0.05), 2)
 CUT_OFFS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -47,7 +50,9 @@ async def measure(styles: Path, images: Path, photos: Path) -> None:
             groups = np.array([ARTICLE_TYPE_GROUPS.get(kind, "") for kind in types])
             heads = recommender.embedder.label_heads
             queries = real_photo_queries(photos)
-            has, lacks, looks = [], [], []
+            colours = np.array([items[int(key)].item.base_colour or "" for key in keys])
+            whole = _facets(types, colours)
+            has, lacks, looks, rule = [], [], [], {"has": [], "lacks": []}
             for query in queries:
                 features = await recommender.embedder.features_bytes(query.data)
                 vector = features.vectors[0]
@@ -55,9 +60,12 @@ async def measure(styles: Path, images: Path, photos: Path) -> None:
                 fits = np.isin(types, list(query.photo.article_types))
                 if fits.any():
                     has.append(float(similarity.max()))
+                    rule["has"].append(_flagged(heads, vector, similarity.max(), whole))
                 others = groups != query.photo.group
                 if others.any() and not others.all():
                     lacks.append((query.photo.label, float(similarity[others].max())))
+                    rest = _facets(types[others], colours[others])
+                    rule["lacks"].append(_flagged(heads, vector, similarity[others].max(), rest))
                 if heads is not None:
                     probabilities = heads.probabilities(vector[None, :])
                     looks.append((query.fine, query.photo, heads.vocabularies, probabilities))
@@ -65,7 +73,19 @@ async def measure(styles: Path, images: Path, photos: Path) -> None:
     print(f"date: {datetime.date.today()}; model: {recommender.embedder.model_name}")
     print(f"catalog: {len(keys)} items; held-out real photos: {len(queries)}\n")
     _close_match(np.array(has), lacks)
+    print(f"\nthe bot's rule (best similarity under {CLOSE_SIMILARITY}, or a type the model is "
+          f"confident of that the catalog lacks): false alarms {100 * np.mean(rule['has']):.1f}%, "
+          f"caught {100 * np.mean(rule['lacks']):.1f}%")  # fmt: skip
     _looks_like(looks)
+
+
+def _facets(types: np.ndarray, colours: np.ndarray) -> Facets:
+    return Facets(frozenset(types) - {""}, frozenset(colours) - {""})
+
+
+def _flagged(heads: LabelHeads | None, vector: np.ndarray, best: float, facets: Facets) -> bool:
+    seen = seen_in_photo(heads, vector, facets, [])
+    return best < CLOSE_SIMILARITY or catalog_lacks(heads, seen, facets)
 
 
 def _close_match(has: np.ndarray, lacks: Sequence[tuple[str, float]]) -> None:
