@@ -21,6 +21,7 @@ import datetime
 import os
 import platform
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -139,6 +140,15 @@ def _looks_like(looks: Sequence) -> None:
             coverage = len(said) / len(tops)
             accuracy = sum(said) / len(said) if said else float("nan")
             print(f"| {title} | {cut_off} | {100 * coverage:.0f}% | {100 * accuracy:.0f}% |")
+    for name in ("article_type", "base_colour"):
+        misses = Counter(
+            (getattr(fine_labels, name), vocabularies[name][int(np.argmax(probabilities[name][0]))])
+            for fine_labels, _, vocabularies, probabilities in looks
+            if fine_labels is not None and getattr(fine_labels, name)
+        )
+        wrong = [(pair, n) for pair, n in misses.most_common() if pair[0] != pair[1]][:8]
+        print(f"\ncommonest {name} misses (fine label → said, photos): "
+              + ", ".join(f"{a} → {b} ({n})" for (a, b), n in wrong))  # fmt: skip
 
 
 def _fits_class(said: str, fine: object, photo: RealPhoto) -> bool:

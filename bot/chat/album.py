@@ -54,12 +54,12 @@ async def send_album(bot: Bot, chat_id: int, page: ResultPage, texts: Texts) -> 
 
 
 def preamble(page: ResultPage, texts: Texts) -> str | None:
-    """Above a search's first page: "Looks like: blue jeans" (what the model saw in the
-    photo, when it is confident), and that nothing is very close when so."""
+    """Above a search's first page: "Looks like: blue jeans" (what the model saw in a
+    shopper's photo, when it is confident), and that nothing is very close when so."""
     if page.page != 0:
         return None
     lines = []
-    if looks_like := page.seen.looks_like():
+    if page.from_photo and (looks_like := page.seen.looks_like()):
         lines.append(texts.looks_like.format(what=looks_like))
     if not page.close:
         lines.append(texts.not_close)
@@ -80,7 +80,7 @@ async def send_buttons(bot: Bot, chat_id: int, page: ResultPage, texts: Texts) -
 
 
 def describe(filters: Filters, texts: Texts) -> str:
-    """ "Jeans · not Blue · Women · under 25"."""
+    """The active filters in a few words: Jeans · not Blue · Women · under 25."""
     parts = [filters.article_type, filters.colour]
     if filters.not_colour:
         parts.append(texts.not_colour.format(colour=filters.not_colour))

@@ -70,7 +70,7 @@ class Seen:
         return cls(item.article_type, item.base_colour)
 
     def looks_like(self) -> str | None:
-        """ "blue jeans", "jeans", "blue", or None when the model was not confident."""
+        """What the model saw, in words ("blue jeans", "jeans"); None when not confident."""
         words = [self.looks_like_colour, self.looks_like_type]
         text = " ".join(word.lower() for word in words if word)
         return text or None
@@ -81,7 +81,7 @@ class Filters:
     article_type: str | None = None
     colour: str | None = None
     not_colour: str | None = None
-    """"Other colours": any colour but this one."""
+    """Any colour but this one (the "Other colours" refinement)."""
     gender: str | None = None
     """A key of :data:`GENDERS`."""
     max_price: float | None = None
@@ -169,7 +169,7 @@ def price_of(item: CatalogItem) -> float | None:
 
 
 def cheaper_than(page: Sequence[CatalogItem]) -> float | None:
-    """ "Cheaper": below the median price of the page (None when it shows no price)."""
+    """What "Cheaper" keeps below: the page's median price (None when it shows no price)."""
     prices = [price for item in page if (price := price_of(item)) is not None]
     return statistics.median(prices) if prices else None
 

@@ -73,6 +73,8 @@ class ResultPage:
     """The refinements worth offering under this page (:func:`bot.core.filters.offered`)."""
     close: bool = True
     """False: nothing in the catalog looks very close to the query, these are the nearest."""
+    from_photo: bool = False
+    """The first page of a search from a shopper's photo (what the model saw is said)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class RecommenderStats:
     votes_up: int = 0
 
     def feedback(self) -> str:
-        """ "75% 👍 (3 of 4 votes)", or that there are none yet."""
+        """The share of 👍, like "75% 👍 (3 of 4 votes)", or "no votes yet"."""
         if not self.votes:
             return "no votes yet"
         return f"{100 * self.votes_up / self.votes:.0f}% 👍 ({self.votes_up} of {self.votes} votes)"
@@ -394,7 +396,8 @@ class Recommender:
         photo = seen is None
         if seen is None:
             seen = seen_in_photo(self.embedder.label_heads, query.vector, facets, page_items)
-        close = bool(matches) and matches[0].similarity >= self.close_similarity
+        best = max((match.similarity for match in matches), default=-1.0)
+        close = best >= self.close_similarity
         if photo and catalog_lacks(self.embedder.label_heads, seen, facets):
             close = False
         keys = [match.item.key for match in matches]
@@ -403,7 +406,7 @@ class Recommender:
             filters=filters.to_json(), seen=seen.to_json(), page=keys,
         )  # fmt: skip
         await self.catalog.increment_counter("queries_served")
-        return await self._page(search_id, matches, 0, seen, filters, close=close)
+        return await self._page(search_id, matches, 0, seen, filters, close=close, from_photo=photo)
 
     async def _page(
         self,
@@ -414,10 +417,11 @@ class Recommender:
         filters: Filters,
         *,
         close: bool = True,
+        from_photo: bool = False,
     ) -> ResultPage:
         page_items = [match.item.item for match in matches]
-        refinements = offered(seen, filters, await self.facets(), page_items)
-        return ResultPage(search_id, matches, number, seen, filters, tuple(refinements), close)
+        refinements = tuple(offered(seen, filters, await self.facets(), page_items))
+        return ResultPage(search_id, matches, number, seen, filters, refinements, close, from_photo)
 
     async def facets(self) -> Facets:
         """The labels of the items in stock, read again when the served index changes."""

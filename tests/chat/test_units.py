@@ -8,7 +8,7 @@ import re
 import pytest
 from telegram import PhotoSize
 
-from bot.chat import buttons, deep_links, replies
+from bot.chat import album, buttons, deep_links, replies
 from bot.chat.admin import CaptionError, parse_add_caption
 from bot.chat.handlers import pick_photo_size
 from bot.core.filters import NO_FILTERS, Filters, Refinement, Seen, offered
@@ -84,6 +84,21 @@ def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
     stale = ("more:", "more:x", "item:1:2", "other:3", "", "refine:1:z", "vote:1:0:x", "vote:1:u")
     for data in stale:
         assert not any(pattern.match(data) for pattern in patterns)
+
+
+def test_what_the_search_saw_is_said_above_a_photos_first_page_only() -> None:
+    seen = Seen("Jeans", "Blue", looks_like_type="Jeans", looks_like_colour="Navy Blue")
+    photo = _page(7, [1, 2], seen=seen, from_photo=True)
+    assert album.preamble(photo, replies.ENGLISH) == "Looks like: navy blue jeans"
+    assert album.preamble(photo, replies.RUSSIAN) == "Похоже на: navy blue jeans"
+    refined = _page(8, [1, 2], seen=seen, close=False)
+    assert album.preamble(refined, replies.ENGLISH) == replies.ENGLISH.not_close
+    assert (
+        album.preamble(_page(7, [3], seen=seen, page=1, from_photo=True), replies.ENGLISH) is None
+    )
+    assert album.preamble(_page(9, [1], from_photo=True), replies.ENGLISH) is None
+    filters = Filters("Jeans", not_colour="Blue", gender="Kids", max_price=24.5)
+    assert album.describe(filters, replies.ENGLISH) == "Jeans · not Blue · Kids · under 24.5"
 
 
 def test_every_language_has_the_same_placeholders_and_the_app_language_picks_it() -> None:
