@@ -168,6 +168,15 @@ def test_gender_and_price_filters_combine(shop: dict) -> None:
         ("Tshirts", True)
     }
     assert len(kids.ids) == 3, "the catalog has three children's t-shirts"
+    cleared = _press(shop, cheaper, "✖ Clear filters")
+    assert len(cleared.ids) == 5 and "Showing only" not in cleared.text
+    assert len({products[item_id].article_type for item_id in cleared.ids}) > 1
+    men = _press(shop, cleared, "Men")
+    assert len(men.ids) == 5 and "Dresses" not in {products[i].article_type for i in men.ids}
+    boys = {i for i in men.ids if products[i].colour in KIDS_COLOURS
+            and products[i].article_type == "Tshirts"}  # fmt: skip
+    assert not boys, "children's t-shirts are not men's"
+    shop["women"] = women
 
 
 def test_colour_refinements_keep_or_change_the_colour(shop: dict) -> None:
@@ -199,6 +208,24 @@ def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> N
     since = emulator.mark()
     emulator.user_sends_text(ADMIN, "/stats", user_id=ADMIN)
     assert "Feedback: 100% 👍 (1 of 1 votes)" in reply_text(emulator, ADMIN, since)
+
+
+def test_a_changed_vote_replaces_the_first(shop: dict) -> None:
+    emulator, page = shop["emulator"], shop["women"]
+    answers = []
+    for text in ("👎", "👍"):
+        since = emulator.mark()
+        query_id = emulator.user_presses_button(
+            SHOPPER, page.message_id, page.button(text)["callback_data"]
+        )
+        answers.append(emulator.wait_for_call(
+            "answerCallbackQuery", lambda c, q=query_id: c.params.get("callback_query_id") == q,
+            REPLY_TIMEOUT, since,
+        ).params["text"])  # fmt: skip
+    assert answers == [replies.ENGLISH.thanks_down, replies.ENGLISH.vote_changed]
+    with sqlite3.connect(shop["root"] / "data" / "catalog.sqlite3") as db:
+        rows = db.execute("SELECT vote, filters FROM feedback WHERE filters IS NOT NULL").fetchall()
+    assert rows == [(1, '{"gender": "Women"}')]
 
 
 def test_a_photo_like_nothing_in_the_catalog_is_told_so(shop: dict) -> None:

@@ -37,12 +37,13 @@ def _wardrobe(data: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte. Unbuffered: a buffered file would raise "no space" again
+    on closing, with the bytes the failed write left in its buffer."""
     filler = disk / "filler"
-    with filler.open("wb") as handle:
+    with filler.open("wb", buffering=0) as handle:
         try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
+            while handle.write(b"\0" * 65536):
+                pass
         except OSError:
             pass
     return filler
