@@ -1,7 +1,7 @@
 """The inline buttons under an album and their callback data, encoded and matched in one place.
 
 Callback data stays far below Telegram's 64-byte limit: a prefix and integers (at most
-``vote:`` + 18 + 1 + 3 + 2 = 29 bytes). Each kind has a pattern the application routes by
+``vote:`` + 18 + 1 + 6 + 2 = 32 bytes). Each kind has a pattern the application routes by
 (``CallbackQueryHandler(pattern=...)``); a handler reads the numbers with :func:`number` and
 :func:`groups`, which are None for a press the pattern did not match (python-telegram-bot
 routes a press without data to every pattern).
@@ -30,7 +30,7 @@ REFINE = re.compile(
     r"refine:([0-9]{1,18}):(" + "|".join(refinement.value for refinement in Refinement) + r")\Z"
 )
 """A refinement: search ``<search id>`` again, narrowed by ``<refinement>``."""
-VOTE = re.compile(r"vote:([0-9]{1,18}):([0-9]{1,3}):([ud])\Z")
+VOTE = re.compile(r"vote:([0-9]{1,18}):([0-9]{1,6}):([ud])\Z")
 """👍 (``u``) or 👎 (``d``) on page ``<page>`` of search ``<search id>``."""
 
 MAX_LINKS = 8
