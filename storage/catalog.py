@@ -191,6 +191,32 @@ class Catalog:
                     found.add(value)
         return Facets(*(frozenset(found) for found in values), any(row[3] for row in rows))
 
+    async def keys_labelled(
+        self,
+        *,
+        article_type: str | None = None,
+        colour: str | None = None,
+        not_colour: str | None = None,
+        genders: Iterable[str] | None = None,
+    ) -> list[int]:
+        """The keys of the items in stock with a vector whose labels are these (any case),
+        ``not_colour`` excepted: the subset a narrowed search may search within."""
+        where, values = ["available", "key IN (SELECT item_key FROM embeddings)"], []
+        for column, value in (("article_type", article_type), ("base_colour", colour)):
+            if value is not None:
+                where.append(f"{column} = ? COLLATE NOCASE")
+                values.append(value)
+        if not_colour is not None:
+            where.append("(base_colour IS NULL OR base_colour <> ? COLLATE NOCASE)")
+            values.append(not_colour)
+        if genders is not None:
+            allowed = list(genders)
+            where.append(f"gender IN ({','.join('?' * len(allowed))})")
+            values.extend(allowed)
+        query = f"SELECT key FROM items WHERE {' AND '.join(where)}"
+        async with self._db.execute(query, values) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
     async def get_items(self, keys: Sequence[int]) -> dict[int, StoredItem]:
         rows = await self._rows_for_keys("SELECT * FROM items WHERE key IN ({keys})", keys)
         return {row["key"]: _stored_item(row) for row in rows}

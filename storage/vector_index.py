@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,16 @@ class VectorIndex:
         if self.dtype != "f32":
             vector /= np.linalg.norm(vector)
         return vector
+
+    def get_many(self, keys: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``keys`` (all indexed), (len(keys), ndim) float32, unit."""
+        if not keys:
+            return np.empty((0, self.ndim), dtype=np.float32)
+        found = self._index.get(np.asarray(keys, dtype=np.uint64), dtype="f32")
+        vectors = np.asarray(np.stack(found), dtype=np.float32)
+        if self.dtype != "f32":
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
 
     def search(
         self, vector: np.ndarray, count: int, *, exclude: Collection[int] = ()

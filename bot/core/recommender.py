@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.filters import NO_FILTERS, NOTHING_SEEN, Filters, Refinement, Seen, offered
+from bot.core.filters import (
+    GENDERS,
+    NO_FILTERS,
+    NOTHING_SEEN,
+    Filters,
+    Refinement,
+    Seen,
+    offered,
+)
 from bot.core.indexing import Edit, Indexer, IngestReport, ProgressCallback
 from bot.core.ranking import (
     RANKED_LABELS,
@@ -49,6 +57,9 @@ class UnknownItem(Exception):
 
 POOL_GROWTH = 4
 """How much wider the next pool is when out-of-stock items, variants or filters left too few."""
+SUBSET_LIMIT = 20_000
+"""Filtered searches whose first pool fell short search the items passing the filters
+directly when there are at most this many, instead of widening the pool to the whole index."""
 
 
 @dataclass(frozen=True)
@@ -486,7 +497,9 @@ class Recommender:
         """The pool a page is chosen from: the nearest items in stock that still have a
         catalog row and pass ``filters``, one per product (its variant nearest the query),
         none of a product already shown. Out-of-stock items, variants and what filters leave
-        out stay in the index, so the pool grows until it holds ``count`` or the index ends.
+        out stay in the index, so the pool grows until it holds ``count`` or the index ends;
+        a narrowed search whose first pool fell short searches the items its filters let
+        through instead (:meth:`_filtered_hits`).
         """
         shown_groups = {
             item.item.group_id
@@ -494,8 +507,12 @@ class Recommender:
             if item.item.group_id
         }
         size = max(self.ranking.pool, 2 * count)
+        subset = None
         while True:
-            hits = index.search(query.vector, size, exclude=set(exclude))
+            if subset is None:
+                hits = index.search(query.vector, size, exclude=set(exclude))
+            else:
+                hits = subset
             stored = await self.catalog.get_items_with_colours([key for key, _ in hits])
             candidates, groups = [], set(shown_groups)
             for key, similarity in hits:
@@ -511,9 +528,29 @@ class Recommender:
                 candidates.append(
                     Candidate(key, similarity, vector, stored[key][1], _labels(stored[key][0]))
                 )
-            if len(candidates) >= count or size >= len(index):
+            if len(candidates) >= count or size >= len(index) or subset is not None:
                 return candidates, stored
+            if filters.active:
+                subset = await self._filtered_hits(index, query, filters, exclude)
             size *= POOL_GROWTH
+
+    async def _filtered_hits(
+        self, index: VectorIndex, query: _Query, filters: Filters, exclude: tuple[int, ...]
+    ) -> list[tuple[int, float]] | None:
+        """The items passing ``filters``' labels, nearest first, by exact similarity; None
+        when more than :data:`SUBSET_LIMIT` pass (the pool widens instead)."""
+        genders = GENDERS.get(filters.gender) if filters.gender else None
+        keys = await self.catalog.keys_labelled(
+            article_type=filters.article_type, colour=filters.colour,
+            not_colour=filters.not_colour, genders=genders,
+        )  # fmt: skip
+        skipped = set(exclude)
+        keys = [key for key in keys if key not in skipped and key in index]
+        if len(keys) > SUBSET_LIMIT:
+            return None
+        similarities = index.get_many(keys) @ np.asarray(query.vector, dtype=np.float32)
+        order = np.argsort(-similarities, kind="stable")
+        return [(keys[i], float(similarities[i])) for i in order]
 
 
 def _seed(session: SearchSession) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.filters import Refinement
+from bot.core.ranking import RankingConfig
 from bot.core.recommender import Recommender, SearchExpired
 from bot.core.sources import CatalogSource
 from embeddings import AsyncEmbedder, Embedder
@@ -125,3 +126,18 @@ async def test_a_page_says_whether_anything_is_close(opened) -> None:
     lenient = await open_recommender(close_similarity=-1.0)
     page = await lenient.search_image(photo, chat_id=6)
     assert page.close and page.matches[0].similarity > 0
+
+
+async def test_a_narrowed_search_finds_the_same_page_within_its_subset(opened) -> None:
+    """A small first pool makes a narrowed search search the items its filters let through:
+    the page is the one a pool of the whole catalog gives."""
+    recommender, open_recommender, catalog = opened
+    small_pool = await open_recommender(ranking=RankingConfig(pool=1))
+    key = await _key(recommender, "Trousers", "Green", catalog.products)
+    for refinement in (Refinement.ONLY_TYPE, Refinement.OTHER_COLOURS, Refinement.WOMEN):
+        pages = []
+        for searcher in (recommender, small_pool):
+            page = await searcher.search_from_item(key, chat_id=7)
+            refined = await searcher.refine(page.search_id, 7, refinement)
+            pages.append([m.item.key for m in refined.matches])
+        assert pages[0] == pages[1] and len(pages[0]) == 5, refinement

@@ -170,6 +170,13 @@ async def test_facets_are_the_labels_of_items_in_stock(catalog: Catalog) -> None
     facets = await catalog.facets()
     assert facets.article_types == {"Jeans", "Shirts"} and facets.genders == {"Men"}
     assert facets.base_colours == {"Blue"} and facets.priced
+    keys = {
+        item.id: key for key, item in ((k, s.item) for k, s in (await catalog.all_items()).items())
+    }
+    assert await catalog.keys_labelled(article_type="jeans") == [keys["1"]]
+    assert await catalog.keys_labelled(not_colour="BLUE") == [keys["2"]], "no colour is another"
+    assert await catalog.keys_labelled(genders=["Men", "Unisex"]) == [keys["1"]]
+    assert await catalog.keys_labelled(article_type="Dresses") == [], "out of stock"
 
 
 async def test_counter_and_concurrent_writes_do_not_interfere(catalog: Catalog) -> None:

@@ -90,6 +90,11 @@ def test_a_smaller_scalar_type_round_trips(tmp_path: Path, dtype: str) -> None:
         assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(vector, vectors[row], atol=2e-3 if dtype == "f16" else 3e-2)
         assert mapped.search(vectors[row], 5)[0][0] == row
+    rows = [270, 0, 30]
+    many = mapped.get_many(rows)
+    assert many.dtype == np.float32 and many.shape == (3, 64)
+    np.testing.assert_allclose(many, np.stack([mapped.get(row) for row in rows]), atol=1e-6)
+    assert mapped.get_many([]).shape == (0, 64)
 
 
 def test_shop_sized_indexes_keep_float32_and_big_ones_halve_it() -> None:
