@@ -57,9 +57,6 @@ class UnknownItem(Exception):
 
 POOL_GROWTH = 4
 """How much wider the next pool is when out-of-stock items, variants or filters left too few."""
-SUBSET_LIMIT = 20_000
-"""Filtered searches whose first pool fell short search the items passing the filters
-directly when there are at most this many, instead of widening the pool to the whole index."""
 
 
 @dataclass(frozen=True)
@@ -498,8 +495,8 @@ class Recommender:
         catalog row and pass ``filters``, one per product (its variant nearest the query),
         none of a product already shown. Out-of-stock items, variants and what filters leave
         out stay in the index, so the pool grows until it holds ``count`` or the index ends;
-        a narrowed search whose first pool fell short searches the items its filters let
-        through instead (:meth:`_filtered_hits`).
+        a narrowed search searches the items its filters let through instead, once they are
+        fewer than the next pool would hold (:meth:`_passing_keys`).
         """
         shown_groups = {
             item.item.group_id
@@ -507,7 +504,7 @@ class Recommender:
             if item.item.group_id
         }
         size = max(self.ranking.pool, 2 * count)
-        subset = None
+        subset = passing = None
         while True:
             if subset is None:
                 hits = index.search(query.vector, size, exclude=set(exclude))
@@ -530,27 +527,32 @@ class Recommender:
                 )
             if len(candidates) >= count or size >= len(index) or subset is not None:
                 return candidates, stored
-            if filters.active:
-                subset = await self._filtered_hits(index, query, filters, exclude)
+            if filters.active and passing is None:
+                passing = await self._passing_keys(index, filters, exclude)
+            if passing is not None and len(passing) <= size * POOL_GROWTH:
+                subset = _nearest(index, query, passing)
             size *= POOL_GROWTH
 
-    async def _filtered_hits(
-        self, index: VectorIndex, query: _Query, filters: Filters, exclude: tuple[int, ...]
-    ) -> list[tuple[int, float]] | None:
-        """The items passing ``filters``' labels, nearest first, by exact similarity; None
-        when more than :data:`SUBSET_LIMIT` pass (the pool widens instead)."""
+    async def _passing_keys(
+        self, index: VectorIndex, filters: Filters, exclude: tuple[int, ...]
+    ) -> list[int]:
+        """The indexed items in stock whose labels pass ``filters`` (price aside), less
+        ``exclude``: what a narrowed search searches within once that is smaller than the
+        next pool."""
         genders = GENDERS.get(filters.gender) if filters.gender else None
         keys = await self.catalog.keys_labelled(
             article_type=filters.article_type, colour=filters.colour,
             not_colour=filters.not_colour, genders=genders,
         )  # fmt: skip
         skipped = set(exclude)
-        keys = [key for key in keys if key not in skipped and key in index]
-        if len(keys) > SUBSET_LIMIT:
-            return None
-        similarities = index.get_many(keys) @ np.asarray(query.vector, dtype=np.float32)
-        order = np.argsort(-similarities, kind="stable")
-        return [(keys[i], float(similarities[i])) for i in order]
+        return [key for key in keys if key not in skipped and key in index]
+
+
+def _nearest(index: VectorIndex, query: _Query, keys: list[int]) -> list[tuple[int, float]]:
+    """``keys`` with their exact similarity to the query, nearest first."""
+    similarities = index.get_many(keys) @ np.asarray(query.vector, dtype=np.float32)
+    order = np.argsort(-similarities, kind="stable")
+    return [(keys[i], float(similarities[i])) for i in order]
 
 
 def _seed(session: SearchSession) -> tuple[int, ...]:
