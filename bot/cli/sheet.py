@@ -5,7 +5,6 @@ each with its name, type, colour and score; a query that failed shows why."""
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,10 +107,26 @@ def _caption(
     texts: list[tuple[str, int]],
 ) -> None:
     """Texts under a thumbnail, each wrapped to its width in at most its number of lines."""
-    lines = [
-        line
-        for text, most in texts
-        for line in textwrap.wrap(text, width=26, max_lines=most, placeholder="…")
-    ]
+    lines = [line for text, most in texts for line in _wrap(draw, font, text, most)]
     for number, line in enumerate(lines[:TEXT_LINES]):
         draw.text((left, top + 4 + number * LINE_HEIGHT), line, fill=INK, font=font)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont, text: str, most: int) -> list[str]:
+    """``text`` in lines no wider than a thumbnail, at most ``most`` of them (the last cut
+    with "…"). Dashes become "-": the built-in font has no glyph for them."""
+    words = text.replace("—", "-").replace("–", "-").split()
+    lines: list[str] = []
+    for word in words:
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= CELL:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > most:
+        lines = lines[:most]
+        lines[-1] += "…"
+    for number, line in enumerate(lines):
+        while len(line) > 1 and draw.textlength(line, font=font) > CELL:
+            line = line[:-2] + "…"
+        lines[number] = line
+    return lines
