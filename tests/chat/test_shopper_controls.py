@@ -252,3 +252,16 @@ def test_a_russian_shopper_gets_russian(shop: dict) -> None:
     russian = [command["description"] for command in emulator.commands("ru")]
     assert russian and all(text == replies.RUSSIAN.command_help for text in russian)
     assert emulator.commands("")[0]["description"] == replies.ENGLISH.command_help
+
+
+def test_a_narrowed_search_keeps_its_filters_after_a_restart(shop: dict) -> None:
+    emulator, bot, products = shop["emulator"], shop["bot"], shop["products"]
+    women = shop["women"]
+    assert bot.stop() == 0
+    since = emulator.mark()
+    bot.start()
+    wait_until_polling(emulator, bot, since)
+    rest = _press(shop, women, "More like this")
+    assert [products[item_id].article_type for item_id in rest.ids] == ["Dresses"]
+    assert "Showing only: Women" in rest.text
+    assert not set(rest.ids) & set(women.ids)
