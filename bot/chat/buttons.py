@@ -1,7 +1,7 @@
 """The inline buttons under an album and their callback data, encoded and matched in one place.
 
 Callback data stays far below Telegram's 64-byte limit: a prefix and integers (at most
-``vote:`` + 18 + 1 + 6 + 2 = 32 bytes). Each kind has a pattern the application routes by
+``refine:`` + 18 + 1 + 6 + 1 + 2 = 35 bytes). Each kind has a pattern the application routes by
 (``CallbackQueryHandler(pattern=...)``); a handler reads the numbers with :func:`number` and
 :func:`groups`, which are None for a press the pattern did not match (python-telegram-bot
 routes a press without data to every pattern).
@@ -27,9 +27,12 @@ SEARCH_FROM_ITEM = re.compile(r"item:([0-9]{1,18})\Z")
 COLOURS_OF = re.compile(r"colours:([0-9]{1,18})\Z")
 """🎨 and an item's number: the other colours (variants) of catalog item ``<item key>``."""
 REFINE = re.compile(
-    r"refine:([0-9]{1,18}):(" + "|".join(refinement.value for refinement in Refinement) + r")\Z"
+    r"refine:([0-9]{1,18}):([0-9]{1,6}):("
+    + "|".join(refinement.value for refinement in Refinement)
+    + r")\Z"
 )
-"""A refinement: search ``<search id>`` again, narrowed by ``<refinement>``."""
+"""A refinement under page ``<page>``: search ``<search id>`` again, narrowed by
+``<refinement>`` ("Cheaper" is below that page's median price)."""
 VOTE = re.compile(r"vote:([0-9]{1,18}):([0-9]{1,6}):([ud])\Z")
 """👍 (``u``) or 👎 (``d``) on page ``<page>`` of search ``<search id>``."""
 
@@ -49,8 +52,8 @@ def colours_of(item_key: int) -> str:
     return f"colours:{item_key}"
 
 
-def refine(search_id: int, refinement: Refinement) -> str:
-    return f"refine:{search_id}:{refinement.value}"
+def refine(search_id: int, page: int, refinement: Refinement) -> str:
+    return f"refine:{search_id}:{page}:{refinement.value}"
 
 
 def vote(search_id: int, page: int, up: bool) -> str:
@@ -114,7 +117,8 @@ def results_keyboard(page: ResultPage, texts: Texts) -> InlineKeyboardMarkup:
 def _refinement_rows(page: ResultPage, texts: Texts) -> list[list[InlineKeyboardButton]]:
     def button(refinement: Refinement) -> InlineKeyboardButton:
         label = refinement_label(refinement, page.seen, texts)
-        return InlineKeyboardButton(label, callback_data=refine(page.search_id, refinement))
+        data = refine(page.search_id, page.page, refinement)
+        return InlineKeyboardButton(label, callback_data=data)
 
     offered = page.refinements
     look = (Refinement.SAME_COLOUR, Refinement.OTHER_COLOURS, Refinement.ONLY_TYPE)

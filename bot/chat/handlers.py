@@ -237,11 +237,11 @@ async def refine(update: Update, context: ChatContext) -> None:
     if found is None:
         await unknown_button(update, context)
         return
-    search_id, refinement = int(found[0]), Refinement(found[1])
+    search_id, page, refinement = int(found[0]), int(found[1]), Refinement(found[2])
     await _page_from_button(
         update,
         context,
-        lambda chat_id: context.recommender.refine(search_id, chat_id, refinement),
+        lambda chat_id: context.recommender.refine(search_id, chat_id, refinement, page),
         texts_of(update).nothing_matches_filters,
         kind="refine",
     )

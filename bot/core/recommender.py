@@ -335,13 +335,18 @@ class Recommender:
             await self.catalog.increment_counter("queries_served")
         return await self._page(search_id, matches, len(session.pages), seen, filters)
 
-    async def refine(self, search_id: int, chat_id: int, refinement: Refinement) -> ResultPage:
+    async def refine(
+        self, search_id: int, chat_id: int, refinement: Refinement, page: int | None = None
+    ) -> ResultPage:
         """A new search from the same query, with ``refinement`` added to its filters (or
-        them cleared); it starts again from the best match the filters let through."""
+        them cleared); it starts again from the best match the filters let through. ``page``:
+        the page whose button it was (its prices set "Cheaper"), else the last one."""
         session, index, query = await self._stored_search(search_id, chat_id)
         seen = Seen.from_json(session.seen)
-        last_page = session.pages[-1] if session.pages else ()
-        page_items = [item.item for item in (await self.catalog.get_items(last_page)).values()]
+        if page is None or not 0 <= page < len(session.pages):
+            page = len(session.pages) - 1
+        keys = session.pages[page] if page >= 0 else ()
+        page_items = [item.item for item in (await self.catalog.get_items(keys)).values()]
         filters = Filters.from_json(session.filters).refined(refinement, seen, page_items)
         return await self._start_search(
             index, query, chat_id, _seed(session), seen, filters=filters

@@ -75,13 +75,14 @@ def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
     more_data, up_data, down_data = (button.callback_data for button in rows[-1])
     assert buttons.SEARCH_FROM_ITEM.match(item_data).group(1) == "12"
     assert buttons.MORE_LIKE_THIS.match(more_data).group(1) == "7"
-    assert buttons.REFINE.match(refine_data).groups() == ("7", "t")
+    assert buttons.REFINE.match(refine_data).groups() == ("7", "0", "t")
     assert buttons.VOTE.match(up_data).groups() == ("7", "0", "u")
     assert buttons.VOTE.match(down_data).groups() == ("7", "0", "d")
     patterns = (buttons.MORE_LIKE_THIS, buttons.SEARCH_FROM_ITEM, buttons.REFINE, buttons.VOTE)
     for data in (item_data, refine_data, more_data, up_data):
         assert sum(bool(pattern.match(data)) for pattern in patterns) == 1
-    stale = ("more:", "more:x", "item:1:2", "other:3", "", "refine:1:z", "vote:1:0:x", "vote:1:u")
+    stale = ("more:", "more:x", "item:1:2", "other:3", "", "refine:1:0:z", "refine:1:t",
+             "vote:1:0:x", "vote:1:u")  # fmt: skip
     for data in stale:
         assert not any(pattern.match(data) for pattern in patterns)
 

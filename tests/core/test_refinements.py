@@ -95,8 +95,13 @@ async def test_cheaper_keeps_items_under_the_pages_median_price(tmp_path, opened
     page = await recommender.search_image(jpeg_bytes(photo_of("Trousers", "Green")), chat_id=3)
     assert Refinement.CHEAPER in page.refinements
     prices = sorted(float(m.item.item.price.split()[0]) for m in page.matches)
-    cheaper = await recommender.refine(page.search_id, 3, Refinement.CHEAPER)
-    assert cheaper.matches and cheaper.filters.max_price == prices[2]
+    more = await recommender.more(page.search_id, 3)
+    later = sorted(float(m.item.item.price.split()[0]) for m in more.matches)
+    assert later[2] != prices[2], "the two pages' medians differ, or this tells nothing"
+    cheaper = await recommender.refine(page.search_id, 3, Refinement.CHEAPER, page=0)
+    assert cheaper.matches and cheaper.filters.max_price == prices[2], "the pressed page's"
+    last = await recommender.refine(page.search_id, 3, Refinement.CHEAPER)
+    assert last.filters.max_price == later[2], "without a page: the last one shown"
     assert all(float(m.item.item.price.split()[0]) < prices[2] for m in cheaper.matches)
 
 
