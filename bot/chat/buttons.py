@@ -10,12 +10,11 @@ routes a press without data to every pattern).
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import CallbackContext
 
-from bot.chat.replies import Texts
+from bot.chat.replies import Texts, shop_link
 from bot.core.filters import GENDER_REFINEMENTS, Refinement, Seen
 from bot.core.recommender import ResultPage
 
@@ -36,8 +35,8 @@ REFINE = re.compile(
 VOTE = re.compile(r"vote:([0-9]{1,18}):([0-9]{1,6}):([ud])\Z")
 """👍 (``u``) or 👎 (``d``) on page ``<page>`` of search ``<search id>``."""
 
-MAX_LINKS = 8
-"""Telegram shows at most 8 buttons in a row."""
+MAX_PER_ROW = 8
+"""Telegram takes at most 8 buttons in a row."""
 
 
 def more_like_this(search_id: int) -> str:
@@ -72,20 +71,6 @@ def groups(context: CallbackContext) -> tuple[str, ...] | None:
     return match.groups() if isinstance(match, re.Match) else None
 
 
-def shop_link(url: str | None) -> str | None:
-    """``url`` when Telegram accepts it for a URL button (http(s) with a host), else None:
-    one bad link would make Telegram refuse the whole keyboard."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in url for c in " \n"):
-        return None
-    return url
-
-
 def results_keyboard(page: ResultPage, texts: Texts) -> InlineKeyboardMarkup:
     """Under an album: one button per shown item (a new search from it), 🛒 n for each item
     with a shop link, 🎨 n for each item with other colours in stock, the page's refinements,
@@ -99,7 +84,7 @@ def results_keyboard(page: ResultPage, texts: Texts) -> InlineKeyboardMarkup:
         InlineKeyboardButton(f"🛒 {position}", url=link)
         for position, match in enumerate(page.matches, start=1)
         if (link := shop_link(match.item.item.url))
-    ][:MAX_LINKS]
+    ]
     colours = [
         InlineKeyboardButton(f"🎨 {position}", callback_data=colours_of(match.item.key))
         for position, match in enumerate(page.matches, start=1)
@@ -110,8 +95,18 @@ def results_keyboard(page: ResultPage, texts: Texts) -> InlineKeyboardMarkup:
         InlineKeyboardButton("👍", callback_data=vote(page.search_id, page.page, True)),
         InlineKeyboardButton("👎", callback_data=vote(page.search_id, page.page, False)),
     ]
-    rows = [numbers, links, colours, *_refinement_rows(page, texts), last]
+    rows = [*_even_rows(numbers), *_even_rows(links), *_even_rows(colours)]
+    rows += [*_refinement_rows(page, texts), last]
     return InlineKeyboardMarkup([row for row in rows if row])
+
+
+def _even_rows(row: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
+    """``row`` split into rows of equal length within :data:`MAX_PER_ROW` (10 → 5 + 5)."""
+    count = -(-len(row) // MAX_PER_ROW)
+    if count <= 1:
+        return [row]
+    size = -(-len(row) // count)
+    return [row[start : start + size] for start in range(0, len(row), size)]
 
 
 def _refinement_rows(page: ResultPage, texts: Texts) -> list[list[InlineKeyboardButton]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from storage.models import CatalogItem
 
@@ -195,11 +196,30 @@ def caption(position: int, item: CatalogItem, texts: Texts = ENGLISH) -> str:
     shop = []
     if item.price:
         shop.append(html.escape(item.price))
-    if item.url and item.url.startswith(("https://", "http://")):
-        shop.append(f'<a href="{html.escape(item.url, quote=True)}">{texts.view_in_shop}</a>')
+    if link := shop_link(item.url):
+        shop.append(f'<a href="{html.escape(link, quote=True)}">{texts.view_in_shop}</a>')
     if shop:
         lines.append(" · ".join(shop))
     return "\n".join(lines)[:1024]
+
+
+def shop_link(url: str | None) -> str | None:
+    """``url`` when it is a web link Telegram takes (http(s) with a host, no whitespace), for
+    a caption and a 🛒 button alike: one bad URL would make Telegram refuse the keyboard."""
+    if not url or any(character.isspace() for character in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and host else None
+
+
+def price(value: float) -> str:
+    """A price limit as a shopper reads it: "14.99", "1,234,567", never "1.2e+06"."""
+    text = f"{value:,.2f}"
+    return text.removesuffix(".00")
 
 
 def human_size(size: int) -> str:

@@ -49,7 +49,7 @@ def check_destination(path: Path) -> None:
 def write_contact_sheet(path: Path, rows: Sequence[SheetRow], columns: int) -> None:
     """Draw ``rows`` (``columns`` results each at most) and write them to ``path`` atomically."""
     check_destination(path)
-    font = ImageFont.load_default(size=12)
+    font = _font()
     cell_height = CELL + TEXT_LINES * LINE_HEIGHT + 2 * PADDING
     width = (1 + columns) * (CELL + PADDING) + PADDING
     sheet = Image.new("RGB", (width, max(1, len(rows)) * cell_height), BACKGROUND)
@@ -71,6 +71,15 @@ def write_contact_sheet(path: Path, rows: Sequence[SheetRow], columns: int) -> N
     temporary = path.with_name(f".{path.name}.tmp")
     sheet.save(temporary, WRITABLE[path.suffix.lower()])
     os.replace(temporary, path)
+
+
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans where the system has it (Cyrillic names, dashes), else Pillow's built-in
+    font, which draws Latin letters only."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", 12)
+    except OSError:
+        return ImageFont.load_default(size=12)
 
 
 def _query_image(path: Path) -> Image.Image | None:

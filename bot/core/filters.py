@@ -10,6 +10,7 @@ pages too.
 from __future__ import annotations
 
 import statistics
+import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -169,9 +170,10 @@ def price_of(item: CatalogItem) -> float | None:
 
 
 def cheaper_than(page: Sequence[CatalogItem]) -> float | None:
-    """What "Cheaper" keeps below: the page's median price (None when it shows no price)."""
+    """What "Cheaper" keeps below: the page's median price, a price on the page (the lower
+    middle one of an even count); None when the page shows no price."""
     prices = [price for item in page if (price := price_of(item)) is not None]
-    return statistics.median(prices) if prices else None
+    return statistics.median_low(prices) if prices else None
 
 
 def most_common(values: Iterable[str | None]) -> str | None:
@@ -180,5 +182,10 @@ def most_common(values: Iterable[str | None]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
 def _same(label: str | None, wanted: str) -> bool:
-    return label is not None and label.casefold() == wanted.casefold()
+    """Equal labels, ASCII letters in any case: what SQLite's ``COLLATE NOCASE`` matches, so
+    a narrowed search lets the same items through on either path."""
+    return label is not None and label.translate(_ASCII_LOWER) == wanted.translate(_ASCII_LOWER)

@@ -410,7 +410,7 @@ class Recommender:
         if seen is None:
             seen = seen_in_photo(self.embedder.label_heads, query.vector, facets, page_items)
         best = max((match.similarity for match in matches), default=-1.0)
-        close = best >= self.close_similarity
+        close = best >= self.close_similarity or filters.active  # no claim from a subset
         if photo and catalog_lacks(self.embedder.label_heads, seen, facets):
             close = False
         keys = [match.item.key for match in matches]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import replace
 
 import pytest
 from telegram import PhotoSize
@@ -60,11 +61,24 @@ def test_keyboard_has_item_buttons_more_and_votes_within_64_bytes() -> None:
 
 
 def test_url_buttons_only_for_links_telegram_accepts() -> None:
-    urls = ["https://shop.example/a?x=1", None, "javascript:alert(1)", "http://", "ftp://x/y"]
-    page = _page(7, [1, 2, 3, 4, 5], urls=urls)
+    urls = ["https://shop.example/a?x=1", None, "javascript:alert(1)", "http://", "ftp://x/y",
+            "https://shop.example/a\tb", "HTTP://Shop.example/b"]  # fmt: skip
+    page = _page(7, list(range(1, 8)), urls=urls)
     rows = buttons.results_keyboard(page, replies.ENGLISH).inline_keyboard
     links = [button for row in rows for button in row if button.url]
-    assert [(button.text, button.url) for button in links] == [("🛒 1", urls[0])]
+    assert [(button.text, button.url) for button in links] == [
+        ("🛒 1", urls[0]), ("🛒 7", urls[6])
+    ]  # fmt: skip
+    captions = [replies.caption(1, match.item.item) for match in page.matches]
+    assert ["href" in caption for caption in captions] == [True, *[False] * 5, True]
+
+
+def test_ten_results_make_rows_telegram_takes() -> None:
+    keys = list(range(1, 11))
+    page = _page(7, keys, urls=[f"https://shop.example/{key}" for key in keys])
+    rows = buttons.results_keyboard(page, replies.ENGLISH).inline_keyboard
+    assert all(len(row) <= 8 for row in rows)
+    assert [len(row) for row in rows[:4]] == [5, 5, 5, 5], "numbers and 🛒, five by five"
 
 
 def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
@@ -99,7 +113,8 @@ def test_what_the_search_saw_is_said_above_a_photos_first_page_only() -> None:
     )
     assert album.preamble(_page(9, [1], from_photo=True), replies.ENGLISH) is None
     filters = Filters("Jeans", not_colour="Blue", gender="Kids", max_price=24.5)
-    assert album.describe(filters, replies.ENGLISH) == "Jeans · not Blue · Kids · under 24.5"
+    assert album.describe(filters, replies.ENGLISH) == "Jeans · not Blue · Kids · under 24.50"
+    assert replies.price(1234567.0) == "1,234,567" and replies.price(19.99) == "19.99"
 
 
 def test_every_language_has_the_same_placeholders_and_the_app_language_picks_it() -> None:
@@ -134,9 +149,14 @@ def test_filters_combine_and_narrow_by_the_catalogs_labels() -> None:
     men = NO_FILTERS.refined(Refinement.MEN, seen, [])
     kids = men.refined(Refinement.KIDS, seen, [])
     assert men.admits(jeans) and not men.admits(shirt) and kids.admits(shirt)
-    cheaper = NO_FILTERS.refined(Refinement.CHEAPER, seen, [jeans, shirt])
-    assert cheaper.max_price == pytest.approx(14.995)
-    assert cheaper.admits(shirt) and not cheaper.admits(jeans)
+    sock = CatalogItem("3", "c", "x", price="$5")
+    cheaper = NO_FILTERS.refined(Refinement.CHEAPER, seen, [jeans, shirt, sock])
+    assert cheaper.max_price == pytest.approx(9.99), "a price on the page, its median"
+    assert cheaper.admits(sock) and not cheaper.admits(shirt) and not cheaper.admits(jeans)
+    assert Filters(article_type="jeans").admits(jeans), "ASCII letters in any case"
+    assert not Filters(article_type="джинсы").admits(replace(jeans, article_type="Джинсы")), (
+        "other letters as SQLite's NOCASE compares them: exactly"
+    )
     assert cheaper.refined(Refinement.CLEAR, seen, []) == NO_FILTERS
     assert Filters.from_json(kids.to_json()) == kids
     assert Filters.from_json({"gender": "Aliens"}) == NO_FILTERS

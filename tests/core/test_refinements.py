@@ -127,7 +127,10 @@ async def test_a_page_says_whether_anything_is_close(opened) -> None:
     _, open_recommender, _ = opened
     photo = jpeg_bytes(photo_of("Casual Shoes", "Black"))
     strict = await open_recommender(close_similarity=1.01)
-    assert not (await strict.search_image(photo, chat_id=6)).close
+    page = await strict.search_image(photo, chat_id=6)
+    assert not page.close
+    refined = await strict.refine(page.search_id, 6, page.refinements[0])
+    assert refined.close, "a narrowed page makes no claim about the whole catalog"
     lenient = await open_recommender(close_similarity=-1.0)
     page = await lenient.search_image(photo, chat_id=6)
     assert page.close and page.matches[0].similarity > 0
@@ -138,6 +141,14 @@ async def test_a_narrowed_search_finds_the_same_page_within_its_subset(opened) -
     the page is the one a pool of the whole catalog gives."""
     recommender, open_recommender, catalog = opened
     small_pool = await open_recommender(ranking=RankingConfig(pool=1))
+    searched_within: list[Refinement] = []
+    passing_keys = small_pool._passing_keys
+
+    async def spy(*args: object) -> list[int]:
+        searched_within.append(refinement)
+        return await passing_keys(*args)
+
+    small_pool._passing_keys = spy
     key = await _key(recommender, "Trousers", "Green", catalog.products)
     for refinement in (Refinement.ONLY_TYPE, Refinement.OTHER_COLOURS, Refinement.WOMEN):
         pages = []
@@ -146,3 +157,4 @@ async def test_a_narrowed_search_finds_the_same_page_within_its_subset(opened) -
             refined = await searcher.refine(page.search_id, 7, refinement)
             pages.append([m.item.key for m in refined.matches])
         assert pages[0] == pages[1] and len(pages[0]) == 5, refinement
+    assert Refinement.WOMEN in searched_within, "the subset was searched"
