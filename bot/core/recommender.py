@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,9 @@ class Recommender:
         self._index = index
         self._index_version: str | None = None
         self._reload_lock = asyncio.Lock()
+        self._search_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @classmethod
     async def open(
@@ -323,17 +327,25 @@ class Recommender:
         by the search's filters.
 
         A search belongs to the chat it was made in: for any other chat it does not exist.
+        Presses on one search take turns (a double tap gets two different pages).
         """
-        session, index, query = await self._stored_search(search_id, chat_id)
-        filters, seen = Filters.from_json(session.filters), Seen.from_json(session.seen)
-        matches = await self._matches(
-            index, query, exclude=session.shown, count=self.page_size, first_page=False,
-            filters=filters,
-        )  # fmt: skip
-        if matches:
-            await self.catalog.add_page(search_id, [match.item.key for match in matches])
-            await self.catalog.increment_counter("queries_served")
+        async with self._search_lock(search_id):
+            session, index, query = await self._stored_search(search_id, chat_id)
+            filters, seen = Filters.from_json(session.filters), Seen.from_json(session.seen)
+            matches = await self._matches(
+                index, query, exclude=session.shown, count=self.page_size, first_page=False,
+                filters=filters,
+            )  # fmt: skip
+            if matches:
+                await self.catalog.add_page(search_id, [match.item.key for match in matches])
+                await self.catalog.increment_counter("queries_served")
         return await self._page(search_id, matches, len(session.pages), seen, filters)
+
+    def _search_lock(self, search_id: int) -> asyncio.Lock:
+        lock = self._search_locks.get(search_id)
+        if lock is None:
+            lock = self._search_locks[search_id] = asyncio.Lock()
+        return lock
 
     async def refine(
         self, search_id: int, chat_id: int, refinement: Refinement, page: int | None = None

@@ -126,19 +126,32 @@ def _press(shop: dict, page: Page, text: str, chat: int = SHOPPER) -> Page:
     return Page(emulator, chat, since)
 
 
+def _first(shop: dict) -> Page:
+    """The shopper's search for blue trousers, sent once for the module's tests."""
+    if "first" not in shop:
+        shop["first"] = _photo(shop, "Trousers", "Blue")
+    return shop["first"]
+
+
+def _women(shop: dict) -> Page:
+    """That search narrowed to Women (dresses only, in this catalog)."""
+    if "women" not in shop:
+        shop["women"] = _press(shop, _first(shop), "Women")
+    return shop["women"]
+
+
 def test_each_item_has_a_shop_button_with_its_link(shop: dict) -> None:
-    page = _photo(shop, "Trousers", "Blue")
+    page = _first(shop)
     emulator = shop["emulator"]
     assert len(page.ids) == 5
     for position, item_id in enumerate(page.ids, start=1):
         url = emulator.button_url(SHOPPER, page.message_id, f"🛒 {position}")
         assert url == f"https://shop.example/p/{item_id}"
         assert f'href="https://shop.example/p/{item_id}"' in page.captions[position - 1]
-    shop["first"] = page
 
 
 def test_only_type_narrows_the_page_and_more_like_this_keeps_the_filter(shop: dict) -> None:
-    page, products = shop["first"], shop["products"]
+    page, products = _first(shop), shop["products"]
     only = next(label for label in page.labels() if label.startswith("Only "))
     kind = only.removeprefix("Only ")
     narrowed = _press(shop, page, only)
@@ -153,8 +166,8 @@ def test_only_type_narrows_the_page_and_more_like_this_keeps_the_filter(shop: di
 
 
 def test_gender_and_price_filters_combine(shop: dict) -> None:
-    page, products, prices = shop["first"], shop["products"], shop["prices"]
-    women = _press(shop, page, "Women")
+    page, products, prices = _first(shop), shop["products"], shop["prices"]
+    women = _women(shop)
     assert len(women.ids) == 5
     assert {products[item_id].article_type for item_id in women.ids} == {"Dresses"}
     shown = sorted(prices[item_id] for item_id in women.ids)
@@ -176,7 +189,6 @@ def test_gender_and_price_filters_combine(shop: dict) -> None:
     boys = {i for i in men.ids if products[i].colour in KIDS_COLOURS
             and products[i].article_type == "Tshirts"}  # fmt: skip
     assert not boys, "children's t-shirts are not men's"
-    shop["women"] = women
 
 
 def test_colour_refinements_keep_or_change_the_colour(shop: dict) -> None:
@@ -191,8 +203,28 @@ def test_colour_refinements_keep_or_change_the_colour(shop: dict) -> None:
     assert len(kinds) == 1 and colour not in {products[i].colour for i in others.ids}
 
 
+def test_a_double_tap_on_more_like_this_gets_two_different_pages(shop: dict) -> None:
+    emulator = shop["emulator"]
+    page = _photo(shop, "Casual Shoes", "Blue")
+    more = page.button("More like this")["callback_data"]
+    since = emulator.mark()
+    for _ in range(2):
+        emulator.user_presses_button(SHOPPER, page.message_id, more)
+    emulator.wait_for_calls(
+        "sendMessage", 2, lambda c: to(SHOPPER)(c) and "reply_markup" in c.params, REPLY_TIMEOUT,
+        since,
+    )  # fmt: skip
+    albums = [c for c in emulator.calls[since:] if c.method == "sendMediaGroup" and to(SHOPPER)(c)]
+    ids = [
+        re.search(r"no\. (\d+)", entry["caption"]).group(1)
+        for album in albums for entry in album.params["media"]
+    ]  # fmt: skip
+    assert len(albums) == 2 and len(ids) == len(set(ids)) == 10
+    assert not set(ids) & set(page.ids)
+
+
 def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> None:
-    emulator, page = shop["emulator"], shop["first"]
+    emulator, page = shop["emulator"], _first(shop)
     up = next(b for row in keyboard(page.buttons) for b in row if b["text"] == "👍")
     since = emulator.mark()
     query_id = emulator.user_presses_button(SHOPPER, page.message_id, up["callback_data"])
@@ -211,7 +243,7 @@ def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> N
 
 
 def test_a_changed_vote_replaces_the_first(shop: dict) -> None:
-    emulator, page = shop["emulator"], shop["women"]
+    emulator, page = shop["emulator"], _women(shop)
     answers = []
     for text in ("👎", "👍"):
         since = emulator.mark()
@@ -229,7 +261,7 @@ def test_a_changed_vote_replaces_the_first(shop: dict) -> None:
 
 
 def test_a_photo_like_nothing_in_the_catalog_is_told_so(shop: dict) -> None:
-    assert not any(replies.ENGLISH.not_close in text for text in shop["first"].before)
+    assert not any(replies.ENGLISH.not_close in text for text in _first(shop).before)
     emulator = shop["emulator"]
     noise = np.random.default_rng(0).integers(0, 255, (600, 600, 3), dtype=np.uint8)
     since = emulator.mark()
@@ -256,7 +288,7 @@ def test_a_russian_shopper_gets_russian(shop: dict) -> None:
 
 def test_a_narrowed_search_keeps_its_filters_after_a_restart(shop: dict) -> None:
     emulator, bot, products = shop["emulator"], shop["bot"], shop["products"]
-    women = shop["women"]
+    women = _women(shop)
     assert bot.stop() == 0
     since = emulator.mark()
     bot.start()

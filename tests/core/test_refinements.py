@@ -3,6 +3,7 @@ model, generated catalog: 4 garment types × 6 colours, dresses for women, the r
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 
@@ -103,6 +104,19 @@ async def test_cheaper_keeps_items_under_the_pages_median_price(tmp_path, opened
     last = await recommender.refine(page.search_id, 3, Refinement.CHEAPER)
     assert last.filters.max_price == later[2], "without a page: the last one shown"
     assert all(float(m.item.item.price.split()[0]) < prices[2] for m in cheaper.matches)
+
+
+async def test_a_double_tap_on_more_like_this_gets_two_different_pages(opened) -> None:
+    recommender, _, _ = opened
+    page = await recommender.search_image(jpeg_bytes(photo_of("Dresses", "Red")), chat_id=7)
+    first, second = await asyncio.gather(
+        recommender.more(page.search_id, 7), recommender.more(page.search_id, 7)
+    )
+    assert sorted((first.page, second.page)) == [1, 2]
+    keys = [m.item.key for p in (page, first, second) for m in p.matches]
+    assert len(keys) == len(set(keys)) == 15
+    stored = await recommender.catalog.get_search(page.search_id)
+    assert [len(shown) for shown in stored.pages] == [5, 5, 5]
 
 
 async def test_votes_are_stored_per_page_and_counted(opened) -> None:
