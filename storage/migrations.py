@@ -163,6 +163,46 @@ async def m004_refinements_and_feedback(db: aiosqlite.Connection) -> None:
     )
 
 
+@migration
+async def m005_search_ids_never_reused(db: aiosqlite.Connection) -> None:
+    """Search ids are never handed out again. A vote outlives its search and is keyed by the
+    search's id and page. A plain ``INTEGER PRIMARY KEY`` starts again at 1 once every search
+    has been pruned, so a new search's vote would overwrite an old one (and an old button
+    could name a new search). Rebuilt with ``AUTOINCREMENT``, counting on from the highest id
+    any search or vote has used."""
+    async with db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'searches'"
+    ) as cursor:
+        (schema,) = await cursor.fetchone()
+    if "AUTOINCREMENT" in schema.upper():
+        return
+    columns = "id, chat_id, model, vector, shown, created_at, colour, filters, seen, pages"
+    await db.execute(
+        """CREATE TABLE searches_v5 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            shown TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL,
+            colour BLOB,
+            filters TEXT,
+            seen TEXT,
+            pages TEXT NOT NULL DEFAULT '[]'
+        )"""
+    )
+    await db.execute(f"INSERT INTO searches_v5 ({columns}) SELECT {columns} FROM searches")
+    await db.execute("DROP TABLE searches")
+    await db.execute("ALTER TABLE searches_v5 RENAME TO searches")
+    await db.execute("CREATE INDEX searches_created_at ON searches (created_at)")
+    await db.execute("DELETE FROM sqlite_sequence WHERE name = 'searches'")
+    await db.execute(
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'searches', MAX("
+        "(SELECT COALESCE(MAX(id), 0) FROM searches), "
+        "(SELECT COALESCE(MAX(search_id), 0) FROM feedback))"
+    )
+
+
 async def _add_column(db: aiosqlite.Connection, table: str, column: str, kind: str) -> None:
     """``ALTER TABLE … ADD COLUMN`` unless a database from before numbered migrations has it."""
     async with db.execute(f"PRAGMA table_info({table})") as cursor:

@@ -158,6 +158,21 @@ async def test_a_second_vote_on_a_page_replaces_the_first(catalog: Catalog) -> N
     assert stored[0].items == ("a", "b") and stored[0].filters == {"gender": "Men"}
 
 
+async def test_a_search_id_is_never_reused_so_old_votes_stay_as_they_were(
+    catalog: Catalog,
+) -> None:
+    vector = np.ones(4, np.float32)
+    first = await catalog.create_search(1, "m", vector, [1, 2], page=[1, 2])
+    await catalog.record_vote(Vote(first, 0, 1, "m", b"\0" * 16, ("a",), None, None, 1.0))
+    assert await catalog.prune_searches(older_than_seconds=-60) == 1
+    later = await catalog.create_search(2, "m", vector, [3], page=[3])
+    assert later > first
+    assert await catalog.record_vote(Vote(later, 0, -1, "m", b"\0" * 16, ("b",), None, None, 2.0))
+    assert [(v.search_id, v.vote, v.items) for v in await catalog.votes()] == [
+        (first, 1, ("a",)), (later, -1, ("b",)),
+    ]  # fmt: skip
+
+
 async def test_facets_are_the_labels_of_items_in_stock(catalog: Catalog) -> None:
     vectors = _unit(np.random.default_rng(2).normal(size=(3, 4)))
     items = [

@@ -10,8 +10,10 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from storage import migrations
 from storage.catalog import Catalog
 from storage.migrations import MIGRATIONS, SchemaTooNew
 from storage.models import CatalogItem
@@ -48,6 +50,31 @@ async def test_a_database_from_before_numbering_is_brought_up_to_date(tmp_path: 
     catalog = await Catalog.open(path)
     try:
         assert await catalog.get_meta("queries_served") == "7"
+    finally:
+        await catalog.close()
+    assert _version(path) == len(MIGRATIONS)
+
+
+async def test_search_ids_count_on_from_the_highest_a_search_or_vote_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    with monkeypatch.context() as patched:  # a database of the release before m005
+        patched.setattr(migrations, "MIGRATIONS", MIGRATIONS[:4])
+        await (await Catalog.open(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO searches (id, chat_id, model, vector, shown, created_at, pages) "
+            "VALUES (3, 7, 'm', x'00', '[1]', 1e12, '[[1]]')"
+        )
+        db.execute(
+            "INSERT INTO feedback (search_id, page, vote, model, vector, items, voted_at) "
+            "VALUES (9, 0, 1, 'm', x'00', '[\"a\"]', 1.0)"
+        )
+    catalog = await Catalog.open(path)
+    try:
+        assert (await catalog.get_search(3)).pages == ((1,),), "searches are kept"
+        assert await catalog.create_search(7, "m", np.ones(4, np.float32), []) == 10
     finally:
         await catalog.close()
     assert _version(path) == len(MIGRATIONS)
