@@ -313,11 +313,11 @@ class Recommender:
         )
         matches = [Match(sibling, score, 0, score) for score, sibling in ranked[: self.page_size]]
         colour = (await self.catalog.get_colours([key])).get(key)
-        shown = [key, *(sibling.key for _, sibling in ranked)]
+        page = [match.item.key for match in matches]
         seen = Seen.of_item(stored.item)
         search_id = await self.catalog.create_search(
-            chat_id, self.embedder.model_name, vector, shown, colour,
-            seen=seen.to_json(), page=[match.item.key for match in matches],
+            chat_id, self.embedder.model_name, vector, [key, *page], colour,
+            seen=seen.to_json(), page=page,
         )  # fmt: skip
         await self.catalog.increment_counter("queries_served")
         return await self._page(search_id, matches, 0, seen, NO_FILTERS)

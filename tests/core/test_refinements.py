@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,28 @@ async def test_a_double_tap_on_more_like_this_gets_two_different_pages(opened) -
     assert len(keys) == len(set(keys)) == 15
     stored = await recommender.catalog.get_search(page.search_id)
     assert [len(shown) for shown in stored.pages] == [5, 5, 5]
+
+
+async def test_a_colours_page_of_a_product_in_many_colours_refines_from_its_item(
+    tmp_path, opened
+) -> None:
+    """The search holds the item and the page, not every colour: the product's other colours
+    stay out of "More like this" by its group, and a refinement starts from the item alone."""
+    recommender, _, catalog = opened
+    with sqlite3.connect(tmp_path / "data" / "catalog.sqlite3") as db:
+        db.execute("UPDATE items SET group_id = 'basics' WHERE article_type = 'Tshirts'")
+        db.execute("UPDATE items SET group_id = 'basics' WHERE article_type = 'Trousers'")
+    key = await _key(recommender, "Tshirts", "Red", catalog.products)
+    colours = await recommender.colours_of(key, chat_id=8)
+    page = tuple(m.item.key for m in colours.matches)
+    stored = await recommender.catalog.get_search(colours.search_id)
+    assert len(page) == 5 and stored.shown == (key, *page)
+    more = await recommender.more(colours.search_id, 8)
+    kinds = {m.item.item.article_type for m in more.matches}
+    assert more.matches and kinds <= {"Dresses", "Casual Shoes"}, "the product's other colours"
+    refined = await recommender.refine(colours.search_id, 8, Refinement.MEN)
+    session = await recommender.catalog.get_search(refined.search_id)
+    assert session.shown == (key, *(m.item.key for m in refined.matches))
 
 
 async def test_votes_are_stored_per_page_and_counted(opened) -> None:
