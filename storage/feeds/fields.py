@@ -22,7 +22,10 @@ _YES = {"yes", "y", "true", "available"}
 _NO = {"no", "n", "false", "sold_out", "unavailable"}
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"-?\d(?:[\d.,'\u00a0\u2009\u202f ]*\d)?")
+"""Digits with what shops group them by: spaces (``1 299 ₽``), apostrophes (``1'299 CHF``),
+dots and commas (``1.299,00 €``, ``$1,299.00``)."""
+_GROUPING = re.compile(r"['\u00a0\u2009\u202f ]")
 
 
 class RowProblem(ValueError):
@@ -88,16 +91,37 @@ def category(path: str | None) -> tuple[str | None, str | None, str | None]:
 
 
 def amount(text: str | None) -> Decimal | None:
-    """The number in a price text (``19.99 USD``, ``$1,299.00``, ``19,99 EUR``), if any."""
+    """The number in a price text (``19.99 USD``, ``$1,299.00``, ``19,99 EUR``,
+    ``1 299 ₽``, ``1.299,00 EUR``), if any.
+
+    With both a dot and a comma the last one is the decimal mark. One alone groups thousands
+    when it repeats, or when exactly three digits follow it after a non-zero whole part
+    (``$1,299``, ``1.299 EUR``); else it is the decimal mark (``19,99``, ``0.999``).
+    """
     match = _NUMBER.search(text or "")
     if match is None:
         return None
-    number = match.group()
-    number = number.replace(",", "") if "." in number else number.replace(",", ".")
+    number = _GROUPING.sub("", match.group())
+    decimal = _decimal_mark(number)
+    for mark in ".,":
+        if mark != decimal:
+            number = number.replace(mark, "")
     try:
-        return Decimal(number)
+        return Decimal(number.replace(decimal, ".") if decimal else number)
     except InvalidOperation:
         return None
+
+
+def _decimal_mark(number: str) -> str | None:
+    marks = [mark for mark in ".," if mark in number]
+    if len(marks) == 2:
+        return max(marks, key=number.rindex)
+    if not marks:
+        return None
+    mark = marks[0]
+    whole, _, fraction = number.rpartition(mark)
+    grouped = number.count(mark) > 1 or (len(fraction) == 3 and whole.strip("-0") != "")
+    return None if grouped else mark
 
 
 def price_text(price: str | None, sale_price: str | None = None) -> str | None:

@@ -3,6 +3,7 @@ CSV/TSV, Fashion Product Images; small hand-written feeds, no network."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,21 @@ def test_price_text_shows_a_sale_against_the_regular_price() -> None:
     assert fields.price_text("19.99 USD", "14.99 USD") == "14.99 USD (was 19.99 USD)"
     assert fields.price_text("19.99", None) == "19.99"
     assert fields.price_text("19.99 USD", "24.99 USD") == "19.99 USD"  # not a sale
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("19.99 USD", "19.99"), ("$1,299.00", "1299.00"), ("19,99 EUR", "19.99"),
+        ("1 299 ₽", "1299"), ("12\u00a0990 руб.", "12990"), ("1 299,99 ₽", "1299.99"),
+        ("$1,299", "1299"), ("1.299,00 EUR", "1299.00"), ("1.299 EUR", "1299"),
+        ("1'299.50 CHF", "1299.50"), ("1,234,567.89", "1234567.89"), ("0.999", "0.999"),
+        ("1,5", "1.5"), ("EUR 10", "10"), ("2 for 30", "2"), ("free", None), (None, None),
+    ],
+)  # fmt: skip
+def test_a_price_is_read_in_the_shops_own_notation(text: str | None, number: str | None) -> None:
+    """Thousands grouped by spaces (as Russian shops write them), dots or commas."""
+    assert fields.amount(text) == (None if number is None else Decimal(number))
 
 
 def test_availability_values() -> None:
