@@ -130,14 +130,14 @@ async def _search_file(
     texts = texts_of(update)
     limit = context.settings.max_image_bytes
     if file_size and file_size > limit:
-        await _say_too_large(message, replies.human_size(file_size), limit, texts)
+        await _say_too_large(message, file_size, limit, texts)
         return
     with SearchTiming(context, update, "photo") as timing:
         async with chat_action(context, message.chat_id):
             data = await _download(context, file_id)
             if data is None or len(data) > limit:
-                size = "over 20 MB" if data is None else replies.human_size(len(data))
-                timing.outcome = f"too large ({size})"
+                size = None if data is None else len(data)
+                timing.outcome = f"too large ({_size(size, replies.ENGLISH)})"
                 await _say_too_large(message, size, limit, texts)
                 return
             timing.lap("download")
@@ -209,8 +209,15 @@ async def _download(context: ChatContext, file_id: str) -> bytes | None:
     return bytes(await telegram_file.download_as_bytearray())
 
 
-async def _say_too_large(message: Message, size: str, limit: int, texts: Texts) -> None:
-    await message.reply_text(texts.too_large.format(size=size, limit=replies.human_size(limit)))
+async def _say_too_large(message: Message, size: int | None, limit: int, texts: Texts) -> None:
+    """``size``: None when the Bot API would not hand the file over (over 20 MB)."""
+    await message.reply_text(
+        texts.too_large.format(size=_size(size, texts), limit=texts.size(limit))
+    )
+
+
+def _size(size: int | None, texts: Texts) -> str:
+    return texts.over_download_limit if size is None else texts.size(size)
 
 
 async def more_like_this(update: Update, context: ChatContext) -> None:

@@ -54,6 +54,16 @@ class Texts:
     vote_changed: str
     command_help: str
     command_start: str
+    megabytes: str
+    kilobytes: str
+    over_download_limit: str
+    """The size of a photo too large for the Bot API to hand over (over 20 MB)."""
+
+    def size(self, size: int) -> str:
+        """A file size, in this language's units."""
+        if size >= 1024 * 1024:
+            return f"{size / (1024 * 1024):.1f} {self.megabytes}"
+        return f"{size // 1024} {self.kilobytes}"
 
     def gender(self, name: str) -> str:
         """A gender filter's name (:data:`bot.core.filters.GENDERS`) in this language."""
@@ -115,6 +125,9 @@ ENGLISH = Texts(
     vote_changed="Thanks, your vote is updated.",
     command_help="How to search by photo",
     command_start="How to search by photo",
+    megabytes="MB",
+    kilobytes="KB",
+    over_download_limit="over 20 MB",
 )
 
 RUSSIAN = Texts(
@@ -172,6 +185,9 @@ RUSSIAN = Texts(
     vote_changed="Спасибо, ваша оценка обновлена.",
     command_help="Как искать по фото",
     command_start="Как искать по фото",
+    megabytes="МБ",
+    kilobytes="КБ",
+    over_download_limit="больше 20 МБ",
 )
 
 LANGUAGES: dict[str, Texts] = {"en": ENGLISH, "ru": RUSSIAN}
@@ -220,10 +236,6 @@ def price(value: float) -> str:
     """A price limit as a shopper reads it: "14.99", "1,234,567", never "1.2e+06"."""
     text = f"{value:,.2f}"
     return text.removesuffix(".00")
-
-
-def human_size(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
 
 
 def duration(seconds: float) -> str:

@@ -65,7 +65,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     emulator.start()
     env = bot_env(
         emulator, root / "data", ADMIN_IDS=str(ADMIN), CATALOG_FEED=str(feed),
-        SEARCHES_PER_USER="100",
+        SEARCHES_PER_USER="100", MAX_IMAGE_BYTES=str(1000 * 1024),
     )  # fmt: skip
     assert f"{len(products)} items indexed" in ingest(root, env)
     bot = BotProcess(root, {**env, "PYTHONPATH": torchless_pythonpath(root)})
@@ -281,6 +281,11 @@ def test_a_russian_shopper_gets_russian(shop: dict) -> None:
     assert page.text.startswith(replies.RUSSIAN.results_header)
     assert "Ещё похожие" in page.labels() and "Мужское" in page.labels()
     assert "Открыть в магазине" in page.captions[0]
+    since = emulator.mark()
+    emulator.user_sends_document(RUSSIAN_SHOPPER, bytes(1_200_000), "big.jpg", "image/jpeg")
+    assert reply_text(emulator, RUSSIAN_SHOPPER, since) == replies.RUSSIAN.too_large.format(
+        size="1.1 МБ", limit="1000 КБ"
+    )
     russian = [command["description"] for command in emulator.commands("ru")]
     assert russian and all(text == replies.RUSSIAN.command_help for text in russian)
     assert emulator.commands("")[0]["description"] == replies.ENGLISH.command_help
