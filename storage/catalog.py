@@ -184,12 +184,7 @@ class Catalog:
             "WHERE available AND key IN (SELECT item_key FROM embeddings)"
         ) as cursor:
             rows = await cursor.fetchall()
-        values: list[set[str]] = [set(), set(), set()]
-        for row in rows:
-            for found, value in zip(values, row[:3], strict=False):
-                if value:
-                    found.add(value)
-        return Facets(*(frozenset(found) for found in values), any(row[3] for row in rows))
+        return Facets(frozenset(row[:3] for row in rows), any(row[3] for row in rows))
 
     async def keys_labelled(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -79,12 +80,30 @@ class Vote:
     voted_at: float
 
 
+Labels = tuple[str | None, str | None, str | None]
+"""An item's (article type, base colour, gender)."""
+
+
 @dataclass(frozen=True)
 class Facets:
     """What the items in stock are labelled with: what a search can be narrowed to."""
 
-    article_types: frozenset[str] = frozenset()
-    base_colours: frozenset[str] = frozenset()
-    genders: frozenset[str] = frozenset()
+    labels: frozenset[Labels] = frozenset()
+    """Every combination of labels some item in stock has."""
     priced: bool = False
     """Whether any item has a price."""
+
+    @cached_property
+    def article_types(self) -> frozenset[str]:
+        return self._present(0)
+
+    @cached_property
+    def base_colours(self) -> frozenset[str]:
+        return self._present(1)
+
+    @cached_property
+    def genders(self) -> frozenset[str]:
+        return self._present(2)
+
+    def _present(self, position: int) -> frozenset[str]:
+        return frozenset(value for labels in self.labels if (value := labels[position]))

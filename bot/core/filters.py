@@ -2,7 +2,8 @@
 
 A refinement is built from what the search saw (:class:`Seen`: the garment type and colour of
 the photo, or of the item it started from) and what the catalog holds in stock
-(:class:`storage.models.Facets`): "Only Jeans" is offered only where the shop has jeans.
+(:class:`storage.models.Facets`): "Only Jeans" is offered only where the shop has jeans, and
+"Kids" under "Only Jeans" only where it has children's jeans.
 Filters are stored with the search as JSON, so they survive a restart and apply to its next
 pages too.
 """
@@ -18,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from storage.feeds.fields import amount
-from storage.models import CatalogItem, Facets
+from storage.models import CatalogItem, Facets, Labels
 
 GENDERS: Mapping[str, frozenset[str]] = {
     "Men": frozenset({"Men", "Unisex"}),
@@ -93,18 +94,23 @@ class Filters:
         return self != Filters()
 
     def admits(self, item: CatalogItem) -> bool:
-        if self.article_type is not None and not _same(item.article_type, self.article_type):
-            return False
-        if self.colour is not None and not _same(item.base_colour, self.colour):
-            return False
-        if self.not_colour is not None and _same(item.base_colour, self.not_colour):
-            return False
-        if self.gender is not None and item.gender not in GENDERS.get(self.gender, ()):
+        if not self.admits_labels((item.article_type, item.base_colour, item.gender)):
             return False
         if self.max_price is not None:
             price = price_of(item)
             return price is not None and price < self.max_price
         return True
+
+    def admits_labels(self, labels: Labels) -> bool:
+        """Whether an item with these labels may pass (its price aside)."""
+        article_type, colour, gender = labels
+        if self.article_type is not None and not _same(article_type, self.article_type):
+            return False
+        if self.colour is not None and not _same(colour, self.colour):
+            return False
+        if self.not_colour is not None and _same(colour, self.not_colour):
+            return False
+        return self.gender is None or gender in GENDERS.get(self.gender, ())
 
     def to_json(self) -> dict[str, Any]:
         return {name: value for name, value in asdict(self).items() if value is not None}
@@ -143,18 +149,20 @@ NOTHING_SEEN = Seen()
 def offered(
     seen: Seen, filters: Filters, facets: Facets, page: Sequence[CatalogItem]
 ) -> list[Refinement]:
-    """The refinements worth a button under ``page``: each narrows to something the catalog
-    holds and these filters do not already ask for."""
-    found = []
+    """The refinements worth a button under ``page``: each changes these filters to ones some
+    item in stock passes (its price aside), so none leads to an empty page for want of items
+    with those labels."""
     colour, kind = seen.base_colour, seen.article_type
-    if colour and colour in facets.base_colours and filters.colour != colour:
-        found.append(Refinement.SAME_COLOUR)
-    if colour and kind in facets.article_types and filters.not_colour != colour:
-        found.append(Refinement.OTHER_COLOURS)
-    if kind and kind in facets.article_types and filters.article_type != kind:
-        found.append(Refinement.ONLY_TYPE)
-    for refinement in GENDER_REFINEMENTS:
-        if refinement.gender != filters.gender and GENDERS[refinement.gender] & facets.genders:
+    candidates = [
+        *([Refinement.SAME_COLOUR] if colour else []),
+        *([Refinement.OTHER_COLOURS] if colour and kind else []),
+        *([Refinement.ONLY_TYPE] if kind else []),
+        *GENDER_REFINEMENTS,
+    ]
+    found = []
+    for refinement in candidates:
+        narrowed = filters.refined(refinement, seen, page)
+        if narrowed != filters and any(map(narrowed.admits_labels, facets.labels)):
             found.append(refinement)
     if facets.priced and cheaper_than(page) is not None:
         found.append(Refinement.CHEAPER)

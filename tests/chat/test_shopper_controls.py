@@ -159,6 +159,9 @@ def test_only_type_narrows_the_page_and_more_like_this_keeps_the_filter(shop: di
     assert {products[item_id].article_type for item_id in narrowed.ids} == {kind}
     assert replies.ENGLISH.filtered_by.format(filters=kind) in narrowed.text
     assert "✖ Clear filters" in narrowed.labels() and only not in narrowed.labels()
+    assert kind != "Tshirts" and "Kids" in page.labels() and "Kids" not in narrowed.labels(), (
+        f"the shop's only children's items are t-shirts: no Kids button under {only}"
+    )
     rest = _press(shop, narrowed, "More like this")
     assert len(rest.ids) == 1, "six items of each type: one left after the first five"
     assert products[rest.ids[0]].article_type == kind

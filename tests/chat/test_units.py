@@ -163,15 +163,27 @@ def test_filters_combine_and_narrow_by_the_catalogs_labels() -> None:
 
 
 def test_refinements_offered_are_those_the_catalog_can_answer() -> None:
-    facets = Facets(frozenset({"Jeans", "Shirts"}), frozenset({"Blue"}), frozenset({"Men"}))
+    facets = Facets(frozenset({
+        ("Jeans", "Blue", "Men"), ("Jeans", "Black", "Men"), ("Shirts", "Blue", "Men"),
+        ("Tshirts", "Red", "Boys"),
+    }))  # fmt: skip
     page = [CatalogItem("1", "a", "x", price=None)]
     found = offered(Seen("Jeans", "Blue"), NO_FILTERS, facets, page)
     assert found == [
         Refinement.SAME_COLOUR, Refinement.OTHER_COLOURS, Refinement.ONLY_TYPE, Refinement.MEN,
+        Refinement.KIDS,
     ]  # fmt: skip
+    jeans = Filters(article_type="Jeans")
+    assert offered(Seen("Jeans", "Blue"), jeans, facets, page) == [
+        Refinement.SAME_COLOUR, Refinement.OTHER_COLOURS, Refinement.MEN, Refinement.CLEAR,
+    ], "no Kids under Only Jeans: the shop has no children's jeans"  # fmt: skip
+    black = Filters(article_type="Jeans", not_colour="Blue")
+    assert Refinement.OTHER_COLOURS not in offered(Seen("Shirts", "Blue"), black, facets, page), (
+        "shirts come in blue only"
+    )
     narrowed = Filters(article_type="Jeans", gender="Men")
     assert offered(Seen("Dresses", "Red"), narrowed, facets, page) == [Refinement.CLEAR]
-    priced = Facets(frozenset(), frozenset(), frozenset(), priced=True)
+    priced = Facets(priced=True)
     assert offered(Seen(), NO_FILTERS, priced, [CatalogItem("1", "a", "x", price="5 USD")]) == [
         Refinement.CHEAPER
     ]
