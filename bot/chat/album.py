@@ -59,8 +59,9 @@ def preamble(page: ResultPage, texts: Texts) -> str | None:
     if page.page != 0:
         return None
     lines = []
-    if page.from_photo and (looks_like := page.seen.looks_like()):
-        lines.append(texts.looks_like.format(what=looks_like))
+    seen = page.seen
+    if page.from_photo and (look := texts.look_of(seen.looks_like_type, seen.looks_like_colour)):
+        lines.append(texts.looks_like.format(what=look))
     if not page.close:
         lines.append(texts.not_close)
     return "\n".join(lines) or None

@@ -3,13 +3,15 @@ and album captions (no I/O here; the buttons themselves: :mod:`.buttons`).
 
 All shopper-facing texts live here, one :class:`Texts` per language; a shopper gets the one of
 their Telegram app's language (``language_code``), English otherwise. Catalog data (names,
-types, colours) is shown as the shop wrote it. Admins' replies (:mod:`.admin`) are English.
+types, colours) is shown as the shop wrote it; what the trained model saw is said in the
+shopper's language (:attr:`Texts.words`). Admins' replies (:mod:`.admin`) are English.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from storage.models import CatalogItem
@@ -35,6 +37,10 @@ class Texts:
     results_header: str
     colours_hint: str
     looks_like: str
+    look: str
+    """What the model saw: ``{kind}`` and ``{colour}``, the model's labels in :attr:`words`."""
+    look_colour: str
+    """What the model saw when it is only sure of the colour."""
     not_close: str
     filtered_by: str
     not_colour: str
@@ -58,6 +64,21 @@ class Texts:
     kilobytes: str
     over_download_limit: str
     """The size of a photo too large for the Bot API to hand over (over 20 MB)."""
+    words: Mapping[str, str] = field(default_factory=dict)
+    """The trained model's labels (garment types, colours) in this language; a label it lacks
+    is said lower-cased, as the model has it."""
+
+    def look_of(self, kind: str | None, colour: str | None) -> str | None:
+        """What the model saw, in words ("navy blue jeans"); None when it is sure of nothing."""
+        kind, colour = self._word(kind), self._word(colour)
+        if kind and colour:
+            return self.look.format(kind=kind, colour=colour)
+        if colour:
+            return self.look_colour.format(colour=colour)
+        return kind
+
+    def _word(self, label: str | None) -> str | None:
+        return None if label is None else self.words.get(label, label.lower())
 
     def size(self, size: int) -> str:
         """A file size, in this language's units."""
@@ -106,6 +127,8 @@ ENGLISH = Texts(
     results_header="Tap a number to see items like it, or ask for more.",
     colours_hint="🎨 and a number: the same item in its other colours.",
     looks_like="Looks like: {what}",
+    look="{colour} {kind}",
+    look_colour="{colour}",
     not_close="Nothing in our catalog looks very close — here are the nearest.",
     filtered_by="Showing only: {filters}",
     not_colour="not {colour}",
@@ -166,6 +189,8 @@ RUSSIAN = Texts(
     results_header="Нажмите номер, чтобы увидеть похожие товары, или попросите ещё.",
     colours_hint="🎨 и номер: тот же товар в других цветах.",
     looks_like="Похоже на: {what}",
+    look="{kind}, цвет {colour}",
+    look_colour="цвет {colour}",
     not_close="В нашем каталоге нет ничего очень похожего — вот самое близкое.",
     filtered_by="Показываю только: {filters}",
     not_colour="не {colour}",
@@ -188,6 +213,121 @@ RUSSIAN = Texts(
     megabytes="МБ",
     kilobytes="КБ",
     over_download_limit="больше 20 МБ",
+    words={
+        # garment types: what the photo looks like ("Похоже на: джинсы")
+        "Accessory Gift Set": "подарочный набор аксессуаров",
+        "Backpacks": "рюкзак",
+        "Belts": "ремень",
+        "Boxers": "боксеры",
+        "Bra": "бюстгальтер",
+        "Briefs": "трусы",
+        "Capris": "капри",
+        "Caps": "кепка",
+        "Casual Shoes": "повседневная обувь",
+        "Churidar": "чуридар",
+        "Clutches": "клатч",
+        "Cufflinks": "запонки",
+        "Deodorant": "дезодорант",
+        "Dresses": "платье",
+        "Duffel Bag": "дорожная сумка",
+        "Dupatta": "дупатта",
+        "Flats": "балетки",
+        "Flip Flops": "шлёпанцы",
+        "Footballs": "футбольный мяч",
+        "Formal Shoes": "классическая обувь",
+        "Fragrance Gift Set": "парфюмерный набор",
+        "Free Gifts": "подарок",
+        "Gloves": "перчатки",
+        "Handbags": "сумка",
+        "Hat": "шляпа",
+        "Headband": "повязка на голову",
+        "Heels": "туфли на каблуке",
+        "Innerwear Vests": "майка",
+        "Jackets": "куртка",
+        "Jeans": "джинсы",
+        "Kurta Sets": "комплект с куртой",
+        "Kurtas": "курта",
+        "Kurtis": "курти",
+        "Laptop Bag": "сумка для ноутбука",
+        "Leggings": "леггинсы",
+        "Lounge Pants": "домашние брюки",
+        "Lounge Shorts": "домашние шорты",
+        "Messenger Bag": "сумка-мессенджер",
+        "Mobile Pouch": "чехол для телефона",
+        "Mufflers": "шарф",
+        "Perfume and Body Mist": "духи",
+        "Sandals": "сандалии",
+        "Sarees": "сари",
+        "Scarves": "платок",
+        "Shirts": "рубашка",
+        "Shoe Accessories": "аксессуары для обуви",
+        "Shorts": "шорты",
+        "Skirts": "юбка",
+        "Socks": "носки",
+        "Sports Sandals": "спортивные сандалии",
+        "Sports Shoes": "спортивная обувь",
+        "Stockings": "чулки",
+        "Stoles": "палантин",
+        "Sunglasses": "солнцезащитные очки",
+        "Sweaters": "свитер",
+        "Sweatshirts": "толстовка",
+        "Ties": "галстук",
+        "Tights": "колготки",
+        "Tops": "топ",
+        "Track Pants": "спортивные брюки",
+        "Tracksuits": "спортивный костюм",
+        "Travel Accessory": "дорожный аксессуар",
+        "Trousers": "брюки",
+        "Trunk": "плавки",
+        "Tshirts": "футболка",
+        "Tunics": "туника",
+        "Umbrellas": "зонт",
+        "Waist Pouch": "поясная сумка",
+        "Waistcoat": "жилет",
+        "Wallets": "кошелёк",
+        "Watches": "часы",
+        # colours, after "цвет" ("цвет тёмно-синий")
+        "Beige": "бежевый",
+        "Black": "чёрный",
+        "Blue": "синий",
+        "Bronze": "бронзовый",
+        "Brown": "коричневый",
+        "Burgundy": "бордовый",
+        "Charcoal": "тёмно-серый",
+        "Coffee Brown": "кофейный",
+        "Copper": "медный",
+        "Cream": "кремовый",
+        "Gold": "золотой",
+        "Green": "зелёный",
+        "Grey": "серый",
+        "Grey Melange": "серый меланж",
+        "Khaki": "хаки",
+        "Lavender": "лавандовый",
+        "Magenta": "пурпурный",
+        "Maroon": "тёмно-бордовый",
+        "Metallic": "металлик",
+        "Multi": "разноцветный",
+        "Mustard": "горчичный",
+        "Navy Blue": "тёмно-синий",
+        "Nude": "телесный",
+        "Off White": "молочный",
+        "Olive": "оливковый",
+        "Orange": "оранжевый",
+        "Peach": "персиковый",
+        "Pink": "розовый",
+        "Purple": "фиолетовый",
+        "Red": "красный",
+        "Rust": "терракотовый",
+        "Sea Green": "морской волны",
+        "Silver": "серебристый",
+        "Steel": "стальной",
+        "Tan": "рыжевато-коричневый",
+        "Taupe": "серо-коричневый",
+        "Teal": "сине-зелёный",
+        "Turquoise Blue": "бирюзовый",
+        "White": "белый",
+        "Yellow": "жёлтый",
+    },
 )
 
 LANGUAGES: dict[str, Texts] = {"en": ENGLISH, "ru": RUSSIAN}

@@ -71,12 +71,6 @@ class Seen:
     def of_item(cls, item: CatalogItem) -> Seen:
         return cls(item.article_type, item.base_colour)
 
-    def looks_like(self) -> str | None:
-        """What the model saw, in words ("blue jeans", "jeans"); None when not confident."""
-        words = [self.looks_like_colour, self.looks_like_type]
-        text = " ".join(word.lower() for word in words if word)
-        return text or None
-
 
 @dataclass(frozen=True)
 class Filters:

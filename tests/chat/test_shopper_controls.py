@@ -284,6 +284,9 @@ def test_a_russian_shopper_gets_russian(shop: dict) -> None:
     assert page.text.startswith(replies.RUSSIAN.results_header)
     assert "Ещё похожие" in page.labels() and "Мужское" in page.labels()
     assert "Открыть в магазине" in page.captions[0]
+    assert page.before and not [text for text in page.before if re.search("[A-Za-z]", text)], (
+        f"what the model saw is said in Russian too: {page.before}"
+    )
     since = emulator.mark()
     emulator.user_sends_document(RUSSIAN_SHOPPER, bytes(1_200_000), "big.jpg", "image/jpeg")
     assert reply_text(emulator, RUSSIAN_SHOPPER, since) == replies.RUSSIAN.too_large.format(

@@ -14,6 +14,8 @@ from bot.chat.admin import CaptionError, parse_add_caption
 from bot.chat.handlers import pick_photo_size
 from bot.core.filters import NO_FILTERS, Filters, Refinement, Seen, offered
 from bot.core.recommender import Match, ResultPage
+from embeddings import Embedder
+from embeddings.weights import shipped_model
 from storage.models import CatalogItem, Facets, StoredItem
 
 
@@ -101,11 +103,22 @@ def test_each_button_kind_is_routed_by_its_own_pattern() -> None:
         assert not any(pattern.match(data) for pattern in patterns)
 
 
+def test_every_label_the_shipped_model_says_has_a_russian_word() -> None:
+    heads = Embedder(trained=shipped_model("efficientnet_lite0")).label_heads
+    assert heads is not None
+    said = [*heads.vocabularies["article_type"], *heads.vocabularies["base_colour"]]
+    assert [label for label in said if label not in replies.RUSSIAN.words] == []
+
+
 def test_what_the_search_saw_is_said_above_a_photos_first_page_only() -> None:
     seen = Seen("Jeans", "Blue", looks_like_type="Jeans", looks_like_colour="Navy Blue")
     photo = _page(7, [1, 2], seen=seen, from_photo=True)
     assert album.preamble(photo, replies.ENGLISH) == "Looks like: navy blue jeans"
-    assert album.preamble(photo, replies.RUSSIAN) == "Похоже на: navy blue jeans"
+    assert album.preamble(photo, replies.RUSSIAN) == "Похоже на: джинсы, цвет тёмно-синий"
+    colour_only = _page(7, [1], seen=Seen(looks_like_colour="Grey Melange"), from_photo=True)
+    assert album.preamble(colour_only, replies.RUSSIAN) == "Похоже на: цвет серый меланж"
+    unknown = _page(7, [1], seen=Seen(looks_like_type="Ponchos"), from_photo=True)
+    assert album.preamble(unknown, replies.RUSSIAN) == "Похоже на: ponchos", "as the model has it"
     refined = _page(8, [1, 2], seen=seen, close=False)
     assert album.preamble(refined, replies.ENGLISH) == replies.ENGLISH.not_close
     assert (
