@@ -426,6 +426,20 @@ class Catalog:
                 (json.dumps(shown), json.dumps(pages), search_id),
             )
 
+    async def set_page(self, search_id: int, number: int, keys: Sequence[int]) -> None:
+        """Replace the items recorded for page ``number`` of a search (what it showed)."""
+        async with self._write_lock:
+            async with self._db.execute(
+                "SELECT pages FROM searches WHERE id = ?", (search_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None or not 0 <= number < len(pages := json.loads(row[0])):
+                return
+            pages[number] = list(keys)
+            await self._db.execute(
+                "UPDATE searches SET pages = ? WHERE id = ?", (json.dumps(pages), search_id)
+            )
+
     # -- shoppers' votes -------------------------------------------------------------------
 
     async def record_vote(self, vote: Vote) -> bool:

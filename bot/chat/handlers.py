@@ -368,6 +368,7 @@ async def _reply_with_page(
         timing.outcome = "no catalog photo left to send"
         return
     await context.recommender.remember_file_ids(sent.new_file_ids)
+    await context.recommender.record_sent(page, sent.page)
     await album.send_buttons(context.bot, chat_id, sent.page, texts)
     timing.outcome = "shown " + ",".join(match.item.item.id for match in sent.page.matches)
 

@@ -206,6 +206,13 @@ class Recommender:
         if file_ids:
             await self.catalog.set_telegram_file_ids(file_ids)
 
+    async def record_sent(self, page: ResultPage, sent: ResultPage) -> None:
+        """The items of ``page`` the shopper got (``sent``: those whose photo could be sent),
+        which is what a vote on it records."""
+        keys = [match.item.key for match in sent.matches]
+        if keys != [match.item.key for match in page.matches]:
+            await self.catalog.set_page(page.search_id, page.page, keys)
+
     def swap_index(self, index: VectorIndex, version: str) -> None:
         """Serve ``index`` from now on; searches already running finish on the old one."""
         self._index = index
