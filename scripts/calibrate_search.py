@@ -81,7 +81,9 @@ async def measure(styles: Path, images: Path, photos: Path) -> None:
 
 
 def _facets(types: np.ndarray, colours: np.ndarray) -> Facets:
-    return Facets(frozenset(types) - {""}, frozenset(colours) - {""})
+    """What the catalog of these items offers (genders aside: the rule does not use them)."""
+    pairs = zip(types.tolist(), colours.tolist(), strict=True)
+    return Facets(frozenset((kind or None, colour or None, None) for kind, colour in pairs))
 
 
 def _flagged(heads: LabelHeads | None, vector: np.ndarray, best: float, facets: Facets) -> bool:
