@@ -427,17 +427,21 @@ class Catalog:
             )
 
     async def set_page(self, search_id: int, number: int, keys: Sequence[int]) -> None:
-        """Replace the items recorded for page ``number`` of a search (what it showed)."""
+        """Keep only ``keys`` of page ``number`` of a search (what it showed): the others
+        leave ``shown`` too, which stays the items searched from followed by the pages."""
         async with self._write_lock:
             async with self._db.execute(
-                "SELECT pages FROM searches WHERE id = ?", (search_id,)
+                "SELECT shown, pages FROM searches WHERE id = ?", (search_id,)
             ) as cursor:
                 row = await cursor.fetchone()
-            if row is None or not 0 <= number < len(pages := json.loads(row[0])):
+            if row is None or not 0 <= number < len(pages := json.loads(row[1])):
                 return
-            pages[number] = list(keys)
+            left_out = set(pages[number]) - set(keys)
+            shown = [key for key in json.loads(row[0]) if key not in left_out]
+            pages[number] = [key for key in pages[number] if key not in left_out]
             await self._db.execute(
-                "UPDATE searches SET pages = ? WHERE id = ?", (json.dumps(pages), search_id)
+                "UPDATE searches SET shown = ?, pages = ? WHERE id = ?",
+                (json.dumps(shown), json.dumps(pages), search_id),
             )
 
     # -- shoppers' votes -------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,17 @@ async def test_a_colours_page_of_a_product_in_many_colours_refines_from_its_item
     refined = await recommender.refine(colours.search_id, 8, Refinement.MEN)
     session = await recommender.catalog.get_search(refined.search_id)
     assert session.shown == (key, *(m.item.key for m in refined.matches))
+
+
+async def test_a_page_left_short_by_a_missing_photo_refines_from_the_same_query(opened) -> None:
+    recommender, _, _ = opened
+    page = await recommender.search_image(jpeg_bytes(photo_of("Trousers", "Blue")), chat_id=9)
+    best, *sent = page.matches
+    await recommender.record_sent(page, replace(page, matches=sent))
+    stored = await recommender.catalog.get_search(page.search_id)
+    assert stored.pages == (tuple(m.item.key for m in sent),) and best.item.key not in stored.shown
+    again = await recommender.refine(page.search_id, 9, Refinement.CLEAR)
+    assert again.matches[0].item.key == best.item.key, "the best match is no item searched from"
 
 
 async def test_votes_are_stored_per_page_and_counted(opened) -> None:
