@@ -22,10 +22,16 @@ _YES = {"yes", "y", "true", "available"}
 _NO = {"no", "n", "false", "sold_out", "unavailable"}
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_NUMBER = re.compile(r"-?\d(?:[\d.,'\u00a0\u2009\u202f ]*\d)?")
-"""Digits with what shops group them by: spaces (``1 299 ₽``), apostrophes (``1'299 CHF``),
-dots and commas (``1.299,00 €``, ``$1,299.00``)."""
-_GROUPING = re.compile(r"['\u00a0\u2009\u202f ]")
+_NUMBER = re.compile(
+    r"(?P<minus>-?)(?:"
+    r"(?P<head>\d{1,3})(?P<groups>(?P<sep>[.,'\u00a0\u2009\u202f ])\d{3}(?!\d)"
+    r"(?:(?P=sep)\d{3}(?!\d))*)(?:(?!(?P=sep))[.,](?P<tail>\d+))?"
+    r"|(?P<plain>\d+(?:[.,]\d+)?))"
+)
+"""A number as shops write prices: digits grouped in threes by spaces (``1 299 ₽``),
+apostrophes (``1'299 CHF``), dots or commas (``1.299,00 €``, ``$1,299.00``), or plain."""
+_THREE_DECIMALS = re.compile(r"\b(?:BHD|IQD|JOD|KWD|LYD|OMR|TND)\b", re.IGNORECASE)
+"""Currencies written with three decimals: ``12.500 KWD`` is twelve and a half."""
 
 
 class RowProblem(ValueError):
@@ -94,34 +100,25 @@ def amount(text: str | None) -> Decimal | None:
     """The number in a price text (``19.99 USD``, ``$1,299.00``, ``19,99 EUR``,
     ``1 299 ₽``, ``1.299,00 EUR``), if any.
 
-    With both a dot and a comma the last one is the decimal mark. One alone groups thousands
-    when it repeats, or when exactly three digits follow it after a non-zero whole part
-    (``$1,299``, ``1.299 EUR``); else it is the decimal mark (``19,99``, ``0.999``).
+    One dot or comma before three digits groups thousands (``$1,299``, ``1.299 EUR``) unless
+    the whole part is 0 or the currency has three decimals (``0.999``, ``12.500 KWD``).
     """
     match = _NUMBER.search(text or "")
     if match is None:
         return None
-    number = _GROUPING.sub("", match.group())
-    decimal = _decimal_mark(number)
-    for mark in ".,":
-        if mark != decimal:
-            number = number.replace(mark, "")
-    try:
-        return Decimal(number.replace(decimal, ".") if decimal else number)
-    except InvalidOperation:
-        return None
-
-
-def _decimal_mark(number: str) -> str | None:
-    marks = [mark for mark in ".," if mark in number]
-    if len(marks) == 2:
-        return max(marks, key=number.rindex)
-    if not marks:
-        return None
-    mark = marks[0]
-    whole, _, fraction = number.rpartition(mark)
-    grouped = number.count(mark) > 1 or (len(fraction) == 3 and whole.strip("-0") != "")
-    return None if grouped else mark
+    if match["plain"] is not None:
+        number = match["plain"].replace(",", ".")
+    else:
+        head, groups, sep, tail = match["head"], match["groups"], match["sep"], match["tail"]
+        decimal = (
+            sep in ".," and groups.count(sep) == 1 and tail is None
+            and (head == "0" or _THREE_DECIMALS.search(text or "") is not None)
+        )  # fmt: skip
+        if decimal:
+            number = f"{head}.{groups[1:]}"
+        else:
+            number = head + groups.replace(sep, "") + (f".{tail}" if tail else "")
+    return Decimal(match["minus"] + number)
 
 
 def price_text(price: str | None, sale_price: str | None = None) -> str | None:

@@ -95,10 +95,14 @@ def test_price_text_shows_a_sale_against_the_regular_price() -> None:
         ("$1,299", "1299"), ("1.299,00 EUR", "1299.00"), ("1.299 EUR", "1299"),
         ("1'299.50 CHF", "1299.50"), ("1,234,567.89", "1234567.89"), ("0.999", "0.999"),
         ("1,5", "1.5"), ("EUR 10", "10"), ("2 for 30", "2"), ("free", None), (None, None),
+        ("12.500 KWD", "12.500"), ("1299.00", "1299.00"), ("1 299.- CHF", "1299"),
+        ("19.99 24.99", "19.99"), ("19.99, 24.99", "19.99"), ("1.299.99", "1299"),
+        ("-5 EUR", "-5"),
     ],
 )  # fmt: skip
 def test_a_price_is_read_in_the_shops_own_notation(text: str | None, number: str | None) -> None:
-    """Thousands grouped by spaces (as Russian shops write them), dots or commas."""
+    """Thousands grouped in threes by spaces (as Russian shops write them), dots or commas;
+    a second number in the text is not run into the first."""
     assert fields.amount(text) == (None if number is None else Decimal(number))
 
 
