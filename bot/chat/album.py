@@ -88,7 +88,7 @@ def describe(filters: Filters, texts: Texts) -> str:
     if filters.gender in GENDERS:
         parts.append(texts.gender(filters.gender))
     if filters.max_price is not None:
-        parts.append(texts.under_price.format(price=replies.price(filters.max_price)))
+        parts.append(texts.under_price.format(price=texts.price(filters.max_price)))
     return " · ".join(part for part in parts if part)
 
 

@@ -64,6 +64,8 @@ class Texts:
     kilobytes: str
     over_download_limit: str
     """The size of a photo too large for the Bot API to hand over (over 20 MB)."""
+    decimal_mark: str = "."
+    thousands_mark: str = ","
     words: Mapping[str, str] = field(default_factory=dict)
     """The trained model's labels (garment types, colours) in this language; a label it lacks
     is said lower-cased, as the model has it."""
@@ -83,8 +85,17 @@ class Texts:
     def size(self, size: int) -> str:
         """A file size, in this language's units."""
         if size >= 1024 * 1024:
-            return f"{size / (1024 * 1024):.1f} {self.megabytes}"
+            return f"{self._number(f'{size / (1024 * 1024):.1f}')} {self.megabytes}"
         return f"{size // 1024} {self.kilobytes}"
+
+    def price(self, value: float) -> str:
+        """A price limit as a shopper reads it: "14.99", "1,234,567", never "1.2e+06"."""
+        return self._number(f"{value:,.2f}".removesuffix(".00"))
+
+    def _number(self, text: str) -> str:
+        """``text`` as Python writes numbers ("1,234.5") in this language's marks."""
+        marks = {",": self.thousands_mark, ".": self.decimal_mark}
+        return "".join(marks.get(char, char) for char in text)
 
     def gender(self, name: str) -> str:
         """A gender filter's name (:data:`bot.core.filters.GENDERS`) in this language."""
@@ -213,12 +224,14 @@ RUSSIAN = Texts(
     megabytes="МБ",
     kilobytes="КБ",
     over_download_limit="больше 20 МБ",
+    decimal_mark=",",
+    thousands_mark="\u00a0",
     words={
         # garment types: what the photo looks like ("Похоже на: джинсы")
         "Accessory Gift Set": "подарочный набор аксессуаров",
         "Backpacks": "рюкзак",
         "Belts": "ремень",
-        "Boxers": "боксеры",
+        "Boxers": "боксёры",
         "Bra": "бюстгальтер",
         "Briefs": "трусы",
         "Capris": "капри",
@@ -278,7 +291,7 @@ RUSSIAN = Texts(
         "Tracksuits": "спортивный костюм",
         "Travel Accessory": "дорожный аксессуар",
         "Trousers": "брюки",
-        "Trunk": "плавки",
+        "Trunk": "трусы-шорты",
         "Tshirts": "футболка",
         "Tunics": "туника",
         "Umbrellas": "зонт",
@@ -370,12 +383,6 @@ def shop_link(url: str | None) -> str | None:
     except ValueError:
         return None
     return url if parts.scheme in ("http", "https") and host else None
-
-
-def price(value: float) -> str:
-    """A price limit as a shopper reads it: "14.99", "1,234,567", never "1.2e+06"."""
-    text = f"{value:,.2f}"
-    return text.removesuffix(".00")
 
 
 def duration(seconds: float) -> str:

@@ -127,7 +127,10 @@ def test_what_the_search_saw_is_said_above_a_photos_first_page_only() -> None:
     assert album.preamble(_page(9, [1], from_photo=True), replies.ENGLISH) is None
     filters = Filters("Jeans", not_colour="Blue", gender="Kids", max_price=24.5)
     assert album.describe(filters, replies.ENGLISH) == "Jeans · not Blue · Kids · under 24.50"
-    assert replies.price(1234567.0) == "1,234,567" and replies.price(19.99) == "19.99"
+    assert (
+        replies.ENGLISH.price(1234567.0) == "1,234,567" and replies.ENGLISH.price(19.99) == "19.99"
+    )
+    assert replies.RUSSIAN.price(1234567.5) == "1\u00a0234\u00a0567,50"
 
 
 def test_every_language_has_the_same_placeholders_and_the_app_language_picks_it() -> None:
