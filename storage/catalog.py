@@ -13,7 +13,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -412,6 +412,31 @@ class Catalog:
 
     async def add_page(self, search_id: int, keys: Sequence[int]) -> None:
         """Record the next page of a search: its items join ``shown`` and ``pages``."""
+
+        def add(shown: list[int], pages: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+            return [*shown, *keys], [*pages, list(keys)]
+
+        await self._edit_pages(search_id, add)
+
+    async def set_page(self, search_id: int, number: int, keys: Sequence[int]) -> None:
+        """Keep only ``keys`` of page ``number`` of a search (what it showed): the others
+        leave ``shown`` too, which stays the items searched from followed by the pages."""
+
+        def keep(shown: list[int], pages: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+            if not 0 <= number < len(pages):
+                return shown, pages
+            left_out = set(pages[number]) - set(keys)
+            pages[number] = [key for key in pages[number] if key not in left_out]
+            return [key for key in shown if key not in left_out], pages
+
+        await self._edit_pages(search_id, keep)
+
+    async def _edit_pages(
+        self,
+        search_id: int,
+        edit: Callable[[list[int], list[list[int]]], tuple[list[int], list[list[int]]]],
+    ) -> None:
+        """Rewrite a search's ``shown`` and ``pages`` by ``edit``; nothing if it is gone."""
         async with self._write_lock:
             async with self._db.execute(
                 "SELECT shown, pages FROM searches WHERE id = ?", (search_id,)
@@ -419,26 +444,7 @@ class Catalog:
                 row = await cursor.fetchone()
             if row is None:
                 return
-            shown = [*json.loads(row[0]), *keys]
-            pages = [*json.loads(row[1]), list(keys)]
-            await self._db.execute(
-                "UPDATE searches SET shown = ?, pages = ? WHERE id = ?",
-                (json.dumps(shown), json.dumps(pages), search_id),
-            )
-
-    async def set_page(self, search_id: int, number: int, keys: Sequence[int]) -> None:
-        """Keep only ``keys`` of page ``number`` of a search (what it showed): the others
-        leave ``shown`` too, which stays the items searched from followed by the pages."""
-        async with self._write_lock:
-            async with self._db.execute(
-                "SELECT shown, pages FROM searches WHERE id = ?", (search_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None or not 0 <= number < len(pages := json.loads(row[1])):
-                return
-            left_out = set(pages[number]) - set(keys)
-            shown = [key for key in json.loads(row[0]) if key not in left_out]
-            pages[number] = [key for key in pages[number] if key not in left_out]
+            shown, pages = edit(json.loads(row[0]), json.loads(row[1]))
             await self._db.execute(
                 "UPDATE searches SET shown = ?, pages = ? WHERE id = ?",
                 (json.dumps(shown), json.dumps(pages), search_id),

@@ -137,7 +137,7 @@ async def _search_file(
             data = await _download(context, file_id)
             if data is None or len(data) > limit:
                 size = None if data is None else len(data)
-                timing.outcome = f"too large ({_size(size, replies.ENGLISH)})"
+                timing.outcome = f"too large ({replies.ENGLISH.size(size)})"
                 await _say_too_large(message, size, limit, texts)
                 return
             timing.lap("download")
@@ -211,13 +211,7 @@ async def _download(context: ChatContext, file_id: str) -> bytes | None:
 
 async def _say_too_large(message: Message, size: int | None, limit: int, texts: Texts) -> None:
     """``size``: None when the Bot API would not hand the file over (over 20 MB)."""
-    await message.reply_text(
-        texts.too_large.format(size=_size(size, texts), limit=texts.size(limit))
-    )
-
-
-def _size(size: int | None, texts: Texts) -> str:
-    return texts.over_download_limit if size is None else texts.size(size)
+    await message.reply_text(texts.too_large.format(size=texts.size(size), limit=texts.size(limit)))
 
 
 async def more_like_this(update: Update, context: ChatContext) -> None:

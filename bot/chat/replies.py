@@ -82,8 +82,10 @@ class Texts:
     def _word(self, label: str | None) -> str | None:
         return None if label is None else self.words.get(label, label.lower())
 
-    def size(self, size: int) -> str:
-        """A file size, in this language's units."""
+    def size(self, size: int | None) -> str:
+        """A file size, in this language's units; None: one the Bot API would not hand over."""
+        if size is None:
+            return self.over_download_limit
         if size >= 1024 * 1024:
             return f"{self._number(f'{size / (1024 * 1024):.1f}')} {self.megabytes}"
         return f"{size // 1024} {self.kilobytes}"

@@ -103,7 +103,8 @@ def amount(text: str | None) -> Decimal | None:
     One dot or comma before three digits groups thousands (``$1,299``, ``1.299 EUR``) unless
     the whole part is 0 or the currency has three decimals (``0.999``, ``12.500 KWD``).
     """
-    match = _NUMBER.search(text or "")
+    text = text or ""
+    match = _NUMBER.search(text)
     if match is None:
         return None
     if match["plain"] is not None:
@@ -112,7 +113,7 @@ def amount(text: str | None) -> Decimal | None:
         head, groups, sep, tail = match["head"], match["groups"], match["sep"], match["tail"]
         decimal = (
             sep in ".," and groups.count(sep) == 1 and tail is None
-            and (head == "0" or _THREE_DECIMALS.search(text or "") is not None)
+            and (head == "0" or _THREE_DECIMALS.search(text) is not None)
         )  # fmt: skip
         if decimal:
             number = f"{head}.{groups[1:]}"

@@ -227,16 +227,23 @@ def test_a_double_tap_on_more_like_this_gets_two_different_pages(shop: dict) -> 
     assert not set(ids) & set(page.ids)
 
 
-def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> None:
-    emulator, page = shop["emulator"], _first(shop)
-    up = next(b for row in keyboard(page.buttons) for b in row if b["text"] == "👍")
+def _vote(shop: dict, page: Page, text: str) -> str:
+    """Press 👍 or 👎 under ``page``; what the button's answer said."""
+    emulator = shop["emulator"]
     since = emulator.mark()
-    query_id = emulator.user_presses_button(SHOPPER, page.message_id, up["callback_data"])
-    answer = emulator.wait_for_call(
+    query_id = emulator.user_presses_button(
+        SHOPPER, page.message_id, page.button(text)["callback_data"]
+    )
+    return emulator.wait_for_call(
         "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query_id,
         REPLY_TIMEOUT, since,
-    )  # fmt: skip
-    assert answer.params["text"] == replies.ENGLISH.thanks_up
+    ).params["text"]  # fmt: skip
+
+
+def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> None:
+    emulator, page = shop["emulator"], _first(shop)
+    since = emulator.mark()
+    assert _vote(shop, page, "👍") == replies.ENGLISH.thanks_up
     assert not [c for c in emulator.calls[since:] if c.method == "sendMessage"]
     with sqlite3.connect(shop["root"] / "data" / "catalog.sqlite3") as db:
         rows = db.execute("SELECT vote, page, items, filters FROM feedback").fetchall()
@@ -247,17 +254,8 @@ def test_a_vote_is_stored_counted_and_thanked_without_a_message(shop: dict) -> N
 
 
 def test_a_changed_vote_replaces_the_first(shop: dict) -> None:
-    emulator, page = shop["emulator"], _women(shop)
-    answers = []
-    for text in ("👎", "👍"):
-        since = emulator.mark()
-        query_id = emulator.user_presses_button(
-            SHOPPER, page.message_id, page.button(text)["callback_data"]
-        )
-        answers.append(emulator.wait_for_call(
-            "answerCallbackQuery", lambda c, q=query_id: c.params.get("callback_query_id") == q,
-            REPLY_TIMEOUT, since,
-        ).params["text"])  # fmt: skip
+    page = _women(shop)
+    answers = [_vote(shop, page, text) for text in ("👎", "👍")]
     assert answers == [replies.ENGLISH.thanks_down, replies.ENGLISH.vote_changed]
     with sqlite3.connect(shop["root"] / "data" / "catalog.sqlite3") as db:
         rows = db.execute("SELECT vote, filters FROM feedback WHERE filters IS NOT NULL").fetchall()
@@ -265,7 +263,7 @@ def test_a_changed_vote_replaces_the_first(shop: dict) -> None:
 
 
 def test_a_vote_records_only_the_items_the_shopper_got(shop: dict) -> None:
-    emulator, products = shop["emulator"], shop["products"]
+    products = shop["products"]
     shoe = next(
         p for p in products.values() if (p.article_type, p.colour) == ("Casual Shoes", "Green")
     )
@@ -282,14 +280,8 @@ def test_a_vote_records_only_the_items_the_shopper_got(shop: dict) -> None:
     finally:
         aside.rename(image)
     assert len(page.ids) == 4 and shoe.id not in page.ids
-    data = page.button("👍")["callback_data"]
-    since = emulator.mark()
-    query_id = emulator.user_presses_button(SHOPPER, page.message_id, data)
-    emulator.wait_for_call(
-        "answerCallbackQuery", lambda c: c.params.get("callback_query_id") == query_id,
-        REPLY_TIMEOUT, since,
-    )  # fmt: skip
-    search_id = int(data.split(":")[1])
+    _vote(shop, page, "👍")
+    search_id = int(page.button("👍")["callback_data"].split(":")[1])
     with sqlite3.connect(database) as db:
         (items,) = db.execute(
             "SELECT items FROM feedback WHERE search_id = ?", (search_id,)
